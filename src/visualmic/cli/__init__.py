@@ -1,0 +1,139 @@
+"""The ``visualmic`` command line: a thin layer over the library.
+
+Each sub-command lives in its own module ``cli/_<name>.py`` exposing
+``register(subparsers)``, which adds its parser and sets ``func`` to a function
+``run(args) -> int``.  :func:`main` parses, calls it, and turns
+:class:`visualmic.VisualMicError` into a one-line message and an exit code
+(2 usage, 1 processing).  The library never imports this package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+
+from .._errors import VisualMicError, VisualMicWarning
+
+__all__ = ["main"]
+
+# Sub-command modules, in the order `visualmic --help` lists them.
+_COMMANDS = [
+    "_recover",
+    "_denoise",
+    "_synth",
+    "_evaluate",
+    "_demo",
+    "_dataset",
+    "_train",
+    "_enhancer",
+    "_listen",
+    "_batch",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are one line and exit with code 2."""
+
+    def error(self, message: str):  # noqa: D102
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available sub-command."""
+    parser = _Parser(
+        prog="visualmic",
+        description="Recover sound from high-speed video (the visual microphone).",
+    )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"visualmic {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in _COMMANDS:
+        try:
+            mod = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.endswith(name):
+                continue  # sub-command not built into this version
+            raise
+        mod.register(sub)
+    return parser
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """Add ``--quiet`` and ``--debug`` to a sub-command parser."""
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
+    p.add_argument("--debug", action="store_true", help="show a traceback on errors")
+
+
+def progress_bar(args: argparse.Namespace, desc: str, unit: str = "frame"):
+    """Return ``(callback, close)``: a progress hook drawing a tqdm bar on stderr.
+
+    The bar is silent with ``--quiet`` or when stderr is not a terminal and
+    ``CI`` is set.
+    """
+    if getattr(args, "quiet", False):
+        return None, lambda: None
+    from tqdm import tqdm
+
+    state: dict = {"bar": None}
+
+    def callback(done: int, total: int | None) -> None:
+        bar = state["bar"]
+        if bar is None:
+            bar = state["bar"] = tqdm(
+                total=total, desc=desc, unit=unit, file=sys.stderr, leave=False,
+                dynamic_ncols=True, mininterval=0.2,
+            )
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+            state["bar"] = None
+
+    return callback, close
+
+
+def _format_warning(message, category, filename, lineno, file=None, line=None):
+    return f"visualmic: warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    debug = getattr(args, "debug", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if getattr(args, "quiet", False) else "always",
+                              VisualMicWarning)
+        old = warnings.formatwarning
+        warnings.formatwarning = _format_warning
+        try:
+            return int(args.func(args) or 0)
+        except VisualMicError as exc:
+            if debug:
+                raise
+            print(f"visualmic {args.command}: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("visualmic: interrupted", file=sys.stderr)
+            return 130
+        except MemoryError:
+            if debug:
+                raise
+            print(f"visualmic {args.command}: error: out of memory; use --roi, --downsample "
+                  "or a shorter --start/--end range", file=sys.stderr)
+            return 1
+        finally:
+            warnings.formatwarning = old
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
