@@ -280,3 +280,85 @@ def test_resample_non_integer_ratio():
 def test_resample_bad_rate(out_rate):
     with pytest.raises(ParameterError, match="out_rate="):
         resample(np.ones(10), RATE, out_rate)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _run(argv):
+    """Run the command line; return its exit code (argparse usage errors exit)."""
+    from visualmic.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.fixture
+def noisy_wav(tmp_path, rng):
+    import soundfile as sf
+
+    t = _time(3.0)
+    clean = chirp(t, 100, t[-1], 1000)
+    noisy = 0.3 * (clean + 0.3 * rng.standard_normal(t.size))
+    path = tmp_path / "noisy.wav"
+    sf.write(path, noisy.astype(np.float32), RATE, subtype="FLOAT")
+    return path, clean, noisy.astype(np.float32)
+
+
+def test_cli_denoise_matches_library(tmp_path, noisy_wav):
+    import soundfile as sf
+
+    src, clean, noisy = noisy_wav
+    before = src.read_bytes()
+    out = tmp_path / "out.wav"
+    assert _run(["denoise", str(src), "-o", str(out), "--oversubtraction", "2"]) == 0
+    y, rate = sf.read(out)
+    assert rate == RATE and y.size == noisy.size
+    expected = spectral_subtraction(noisy.astype(np.float64), RATE, oversubtraction=2.0)
+    np.testing.assert_allclose(y, expected, atol=1e-6)
+    assert _ls_snr(y, clean) > _ls_snr(noisy, clean) + 3
+    assert src.read_bytes() == before
+
+
+def test_cli_denoise_output_rate_and_pcm16(tmp_path, noisy_wav):
+    import soundfile as sf
+
+    src, _, noisy = noisy_wav
+    out = tmp_path / "out16.wav"
+    assert _run(["denoise", str(src), "-o", str(out), "--output-rate", "44100", "--pcm16",
+                 "--window", "0.05", "--hop", "0.0125", "--floor", "0.02"]) == 0
+    info = sf.info(out)
+    assert info.samplerate == 44100 and info.subtype == "PCM_16"
+    assert info.frames == pytest.approx(noisy.size * 44100 / RATE, abs=1)
+
+
+def test_cli_denoise_never_overwrites_input(noisy_wav, capsys):
+    src, _, _ = noisy_wav
+    before = src.read_bytes()
+    code = _run(["denoise", str(src), "-o", str(src)])
+    err = capsys.readouterr().err
+    assert code == 2 and "input" in err and err.count("\n") == 1
+    assert src.read_bytes() == before
+
+
+def test_cli_denoise_missing_input(tmp_path, capsys):
+    code = _run(["denoise", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "o.wav")])
+    err = capsys.readouterr().err
+    assert code == 2 and "missing.wav" in err and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert not (tmp_path / "o.wav").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [(["--hop", "0.03"], "hop=0.03"), (["--window", "-1"], "positive"),
+     (["--noise-quantile", "1.5"], "noise_quantile=1.5"), (["--floor", "x"], "'x'")],
+)
+def test_cli_denoise_bad_options(tmp_path, noisy_wav, capsys, extra, match):
+    src, _, _ = noisy_wav
+    code = _run(["denoise", str(src), "-o", str(tmp_path / "o.wav"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and match in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o.wav").exists()

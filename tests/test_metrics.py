@@ -291,3 +291,85 @@ def test_evaluate_bad_parameters(speechlike, kwargs, match):
     args = {"rate": RATE, **kwargs}
     with pytest.raises(ParameterError, match=match):
         evaluate(speechlike, speechlike, **args)
+
+
+def test_evaluate_reference_at_another_rate_keeps_lag_in_time(speechlike):
+    # estimate late by 1 sample at 2200 Hz = 3.6 samples at 8000 Hz: max_lag=3
+    # (estimate samples) must still find it
+    truth = resample(speechlike, RATE, 8000)
+    m = evaluate(_delay(speechlike, 1), truth, rate=RATE, ref_rate=8000, max_lag=3,
+                 band=(80, 1000))
+    assert m["lag"] in (3, 4)
+    # the remaining fractional offset (0.36 sample at 8 kHz) limits the SNR
+    assert m["snr_db"] > 12
+    m0 = evaluate(_delay(speechlike, 1), truth, rate=RATE, ref_rate=8000, max_lag=0,
+                  band=(80, 1000))
+    assert m0["lag"] == 0 and m0["snr_db"] < m["snr_db"] - 6
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _run(argv):
+    """Run the command line; return its exit code (argparse usage errors exit)."""
+    from visualmic.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.fixture
+def wav_pair(tmp_path, speechlike, rng):
+    import soundfile as sf
+
+    truth = tmp_path / "truth.wav"
+    rec = tmp_path / "rec.wav"
+    sf.write(truth, (0.5 * speechlike).astype(np.float32), RATE, subtype="FLOAT")
+    est = -0.1 * _delay(speechlike, 2) + 0.01 * rng.standard_normal(speechlike.size)
+    sf.write(rec, est.astype(np.float32), RATE, subtype="FLOAT")
+    return rec, truth, est
+
+
+def test_cli_evaluate_json(wav_pair, capsys, speechlike):
+    rec, truth, est = wav_pair
+    assert _run(["evaluate", str(rec), str(truth), "--band", "80,1000", "--json"]) == 0
+    out = capsys.readouterr().out
+    m = json.loads(out)
+    assert m["lag"] == 2
+    assert m["band"] == [80.0, 1000.0]
+    expected = snr(est.astype(np.float32), speechlike, rate=RATE, band=(80, 1000), max_lag=3)
+    assert m["snr_db"] == pytest.approx(expected, abs=0.01)
+
+
+def test_cli_evaluate_table(wav_pair, capsys):
+    rec, truth, _ = wav_pair
+    assert _run(["evaluate", str(rec), str(truth), "--max-lag", "0"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("  ")[0]: line.split()[-2:] for line in out.splitlines()}
+    for label in ("SNR", "segmental SNR", "Pearson r", "RMSE", "MAE", "STOI", "lag"):
+        assert label in rows
+    assert rows["lag"] == ["0", "samples"]
+    assert rows["SNR"][1] == "dB"
+
+
+def test_cli_evaluate_missing_file(tmp_path, wav_pair, capsys):
+    _, truth, _ = wav_pair
+    code = _run(["evaluate", str(tmp_path / "nope.wav"), str(truth)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "nope.wav" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [(["--band", "80"], "LO,HI"), (["--band", "80,5000"], "inside"),
+     (["--max-lag", "-1"], "max-lag"), (["--band", "900,100"], "LO < HI")],
+)
+def test_cli_evaluate_bad_options(wav_pair, capsys, extra, match):
+    rec, truth, _ = wav_pair
+    code = _run(["evaluate", str(rec), str(truth), *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert match in err and err.count("\n") == 1 and "Traceback" not in err

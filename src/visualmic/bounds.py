@@ -95,14 +95,21 @@ def translation_crb(grad_x, grad_y, *, direction: float = 0.0, sigma: float) -> 
     if not (np.isfinite(gx).all() and np.isfinite(gy).all()):
         raise ParameterError("the gradients hold NaN or infinite values; check the frame")
     sig = _finite_positive("sigma", sigma, allow_zero=True)
-    theta = math.radians(_finite_number("direction", direction))
-    gu = math.cos(theta) * gx + math.sin(theta) * gy
+    ux, uy = unit_vector(_finite_number("direction", direction))
+    gu = ux * gx + uy * gy
     info = float(np.sum(gu * gu))
     if sig == 0.0:
         return 0.0
     if info == 0.0:
         return math.inf
     return sig * sig / info
+
+
+def unit_vector(direction: float) -> tuple[float, float]:
+    """Return ``(cos θ, sin θ)`` for ``direction`` θ in degrees, exact at multiples of 90°."""
+    theta = math.radians(direction)
+    c, s = math.cos(theta), math.sin(theta)
+    return (0.0 if abs(c) < 1e-15 else c), (0.0 if abs(s) < 1e-15 else s)
 
 
 def _finite_number(name: str, value) -> float:

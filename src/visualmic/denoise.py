@@ -74,7 +74,7 @@ def _check_audio(y, name: str = "y") -> np.ndarray:
 
 
 def _out_dtype(arr: np.ndarray) -> np.dtype:
-    """The float dtype results are returned in: the input's float dtype, else float64."""
+    """Return the dtype of results: the input's float dtype, else float64."""
     return arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
 
 
@@ -131,7 +131,7 @@ def _check_band(band, rate: float) -> tuple[float, float]:
 
 
 def _settling_length(sos: np.ndarray, limit: int) -> int:
-    """Number of samples after which the filter's impulse response has decayed to 1e-7."""
+    """Return the number of samples after which the impulse response has decayed to 1e-7."""
     impulse = np.zeros(max(limit, 8))
     impulse[0] = 1.0
     h = np.abs(signal.sosfilt(sos, impulse))
@@ -395,6 +395,14 @@ def spectral_subtraction(
     ------
     ParameterError
         If a parameter is out of range or the signal is shorter than one window.
+
+    Notes
+    -----
+    The quantile treats whatever occupies a frequency for more than
+    ``1 - noise_quantile`` of the time as noise: a steady tone lasting the
+    whole recording is removed with it.  Speech and music, whose spectra
+    move, keep their content; a chirp in white noise gains about 4 dB of SNR
+    with the defaults and 7 dB with ``oversubtraction=2``.
 
     Examples
     --------

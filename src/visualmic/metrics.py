@@ -149,10 +149,11 @@ def _prepare(estimate, reference, rate, band, max_lag) -> _Fit:
     est = _check_audio(estimate, "estimate")
     ref = _check_audio(reference, "reference")
     lag = _check_max_lag(max_lag, est.size, ref.size)
+    if rate is not None:
+        rate = _check_rate(rate)
     if band is not None:
         if rate is None:
             raise ParameterError(f"band={band!r} needs rate= (the sampling rate in Hz)")
-        rate = _check_rate(rate)
         band = _check_band(band, rate)
         est = bandpass(est.astype(np.float64), rate, band)
         ref = bandpass(ref.astype(np.float64), rate, band)
@@ -297,7 +298,9 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / den) if den > 0 else 0.0
 
 
-def pearson(estimate, reference, *, rate: float | None = None, band=None, max_lag: int = 0) -> float:
+def pearson(
+    estimate, reference, *, rate: float | None = None, band=None, max_lag: int = 0
+) -> float:
     """Pearson correlation coefficient of the fitted estimate and the reference.
 
     Computed after :func:`best_fit`, so the estimate's sign has already been
@@ -461,7 +464,9 @@ def evaluate(
     band : tuple of float, optional
         ``(lo, hi)`` pass band in Hz applied to both signals, e.g. ``(80, 1000)``.
     max_lag : int, default 3
-        Largest alignment lag searched, in samples at the reference rate.
+        Largest alignment lag searched, in samples of the estimate (at
+        ``rate``; 3 samples are 1.4 ms at 2200 Hz).  When the reference rate
+        differs, the same time span is searched at the reference rate.
     ref_rate : float, optional
         Sampling rate of the reference in Hz; default ``rate``.
 
@@ -472,9 +477,10 @@ def evaluate(
         (float; errors in the reference's units), ``stoi`` (float, or ``None``
         with a :class:`~visualmic.VisualMicWarning` when the signals are
         shorter than :func:`stoi_min_duration` or mostly silent), ``lag``
-        (int, samples, positive when the estimate is late), ``scale`` (float,
-        the gain applied to the estimate), ``band`` (``[lo, hi]`` or ``None``),
-        ``rate`` (Hz the metrics were computed at) and ``samples`` (length of
+        (int, samples at the comparison rate, positive when the estimate is
+        late), ``scale`` (float, the gain applied to the estimate), ``band``
+        (``[lo, hi]`` or ``None``), ``rate`` (the comparison rate in Hz: the
+        reference's) and ``samples`` (length of
         the compared overlap).
 
     Raises
@@ -496,8 +502,13 @@ def evaluate(
     ref_rate = rate if ref_rate is None else _check_rate(ref_rate, "ref_rate")
     est = _check_audio(estimate, "estimate")
     ref = _check_audio(reference, "reference")
+    if isinstance(max_lag, bool) or not isinstance(max_lag, numbers.Integral) or max_lag < 0:
+        raise ParameterError(f"max_lag={max_lag!r} must be a whole number of samples >= 0")
     if ref_rate != rate:
         est = resample(est.astype(np.float64), rate, ref_rate)
+        # the same time span at the reference rate
+        max_lag = int(math.ceil(max_lag * ref_rate / rate - 1e-9))
+        max_lag = min(max_lag, min(est.size, ref.size) - 1)
     if band is not None:
         band = _check_band(band, ref_rate)
     fit = _prepare(est, ref, ref_rate, band, max_lag)

@@ -92,7 +92,7 @@ def _spectrogram_figure(
     fig = Figure(figsize=(4.2 * n + 1.0, 3.6), dpi=100, layout="constrained")
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
     image = None
-    for ax, (y, rate), title in zip(axes, checked, titles):
+    for ax, (y, rate), title in zip(axes, checked, titles, strict=True):
         f, t, db = _spectrogram(y, rate)
         keep = f <= max_freq * (1 + 1e-9)
         image = ax.pcolormesh(

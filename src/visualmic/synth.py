@@ -48,7 +48,7 @@ from scipy import fft as sfft
 from ._atomic import atomic_path, check_output_path
 from ._errors import AudioError, InputFileError, ParameterError, VisualMicWarning
 from ._progress import ProgressCallback, report
-from .bounds import crb_snr_db, periodic_gradients, translation_crb
+from .bounds import crb_snr_db, periodic_gradients, translation_crb, unit_vector
 
 __all__ = [
     "TEXTURES",
@@ -151,17 +151,18 @@ def _number(name: str, value, *, minimum: float | None = None, strict: bool = Fa
 
 def _shape2(name: str, value, *, minimum: int) -> tuple[int, int]:
     """Validate an ``(H, W)`` pair of integers (an int means a square)."""
+    given = value
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (value, value)
     try:
         h, w = value
     except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} must be an integer or a pair (H, W)") from None
+        raise ParameterError(f"{name}={given!r} must be an integer or a pair (H, W)") from None
     out = []
     for v in (h, w):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
             raise ParameterError(
-                f"{name}={value!r} must hold integers >= {minimum} (height, width in pixels)"
+                f"{name}={given!r} must hold integers >= {minimum} (height, width in pixels)"
             )
         out.append(int(v))
     return out[0], out[1]
@@ -673,8 +674,7 @@ class _FourierShifter:
         h, w = size
         self.top = (self.big[0] - h) // 2
         self.left = (self.big[1] - w) // 2
-        theta = math.radians(direction)
-        self.ux, self.uy = math.cos(theta), math.sin(theta)
+        self.ux, self.uy = unit_vector(direction)
         self.spec = sfft.rfft2(texture_big)
 
     def crop(self, image: np.ndarray) -> np.ndarray:

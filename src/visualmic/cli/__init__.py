@@ -70,8 +70,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
 def progress_bar(args: argparse.Namespace, desc: str, unit: str = "frame"):
     """Return ``(callback, close)``: a progress hook drawing a tqdm bar on stderr.
 
-    The bar is silent with ``--quiet`` or when stderr is not a terminal and
-    ``CI`` is set.
+    The bar is silent with ``--quiet`` or when stderr is not a terminal.
     """
     if getattr(args, "quiet", False):
         return None, lambda: None
@@ -85,6 +84,7 @@ def progress_bar(args: argparse.Namespace, desc: str, unit: str = "frame"):
             bar = state["bar"] = tqdm(
                 total=total, desc=desc, unit=unit, file=sys.stderr, leave=False,
                 dynamic_ncols=True, mininterval=0.2,
+                disable=None,  # drawn only when stderr is a terminal
             )
         if total is not None and bar.total != total:
             bar.total = total
@@ -137,3 +137,67 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# -- argument types shared by the sub-commands --------------------------------------------------
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = _number(text)
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = _number(text)
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 0")
+    return value
+
+
+def print_json(obj) -> None:
+    """Print one JSON object on stdout."""
+    import json
+
+    print(json.dumps(obj, indent=2, default=_json_default))
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

@@ -54,8 +54,8 @@ def register(subparsers) -> None:
     p.add_argument("--band", type=_band, metavar="LO,HI", default=None,
                    help="compare only this band, in Hz (e.g. 80,1000); default the full band")
     p.add_argument("--max-lag", type=_max_lag, default=3, metavar="K",
-                   help="largest alignment lag searched, in samples at the truth's rate "
-                        "(default 3)")
+                   help="largest alignment lag searched, in samples of REC (default 3; "
+                        "the same time span is searched if TRUTH has another rate)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_common(p)
     p.set_defaults(func=run)

@@ -24,8 +24,8 @@ import numbers
 import os
 import re
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -166,7 +166,7 @@ def _natural_key(path: Path) -> list:
 
 
 def _av_reason(exc: BaseException) -> str:
-    """A short reason from a PyAV/FFmpeg exception (without the errno noise)."""
+    """Return the short reason of a PyAV/FFmpeg exception (without the errno noise)."""
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return str(reason).rstrip(".")
 
@@ -229,9 +229,9 @@ def _frame_converter(fmt: av.VideoFormat) -> tuple[Converter, int | None]:
 
                 def convert_luma(frame, rows, cols):
                     plane = frame.planes[index]
-                    width = plane.line_size // itemsize
-                    data = np.frombuffer(plane, dtype, count=plane.height * width)
-                    out = data.reshape(plane.height, width)[rows, cols]
+                    stride = plane.line_size // itemsize  # samples per row, with padding
+                    data = np.frombuffer(plane, dtype, count=plane.height * stride)
+                    out = data.reshape(plane.height, stride)[:, : plane.width][rows, cols]
                     return out >> shift if shift else out
 
                 return convert_luma, bits
@@ -330,6 +330,8 @@ class _AVSource(_Source):
             elif container.duration:
                 duration = container.duration / 1e6
             self._duration = duration
+            # Resolution of the timestamps, which bounds the precision of the duration.
+            self._tick = float(stream.time_base) if stream.time_base else 0.0
             # Decode the first frames: proves the file decodes and gives the pixel format
             # (and the frame rate from timestamps when the stream does not declare one).
             stream.thread_type = "AUTO"
@@ -361,6 +363,7 @@ class _AVSource(_Source):
                     self.source_fps = 1.0 / float(np.median(steps))
             self.input_shape = (first.height, first.width)
             self._convert, self.bit_depth = _frame_converter(first.format)
+            self.check_finite = self.bit_depth is None  # floating-point pixel formats
             self._format = first.format.name
         finally:
             container.close()
@@ -436,10 +439,11 @@ class _AVSource(_Source):
         """Warn when the decoder ran out well before the container said it would."""
         if end is not None and end <= decoded:
             return
-        expected = self.frame_count_hint
+        expected, slack = self.frame_count_hint, 0.0
         if not expected and self._duration and self.source_fps:
             expected = int(round(self._duration * self.source_fps))
-        if expected and decoded < expected - max(2, 0.01 * expected):
+            slack = 2 * self._tick * self.source_fps  # e.g. MKV durations are in ms
+        if expected and decoded < expected - max(2.0, 0.01 * expected, slack):
             self._warn(
                 f"{self.path.name}: decoded {decoded} frames but the container announces "
                 f"{expected}; the file may be truncated (using the {decoded} frames decoded)"
@@ -447,7 +451,7 @@ class _AVSource(_Source):
 
 
 def _stream_frame_count(stream) -> int:
-    """The container's frame count: a hint only (0 when unknown, possibly wrong)."""
+    """Return the container's frame count: a hint only (0 when unknown, possibly wrong)."""
     try:
         return max(0, int(stream.frames or 0))
     except (TypeError, ValueError):
