@@ -205,6 +205,25 @@ def test_stopping_early_and_progress(gray8):
     assert calls == [40]
 
 
+def test_streaming_memory_does_not_grow_with_length(tmp_path, rng):
+    import tracemalloc
+
+    frames = rng.integers(0, 256, size=(400, 32, 32), dtype=np.uint8)
+    path = write_video(tmp_path / "long.mkv", frames)
+    reader = quiet_open(path)
+    whole = frames.size * 4  # bytes of the video as float32
+    total = 0.0
+    tracemalloc.start()
+    try:
+        for block in reader.chunks(size=20):
+            total += float(block.sum(dtype=np.float64))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == float(frames.sum(dtype=np.float64))
+    assert peak < whole / 5  # a few blocks of 20 frames, not the 400 frames
+
+
 def test_reference_is_mean_of_first_k_frames(gray8):
     path, frames = gray8
     reader = quiet_open(path, start=2)

@@ -112,6 +112,10 @@ def align_bands(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Align every band to a reference band by bounded, sign-aware cross-correlation.
 
+    A band is shifted only when the correlation at the best lag beats the correlation
+    at lag 0 by more than its sampling noise (``3 / sqrt(T)``); the sign is that of
+    the correlation at the chosen lag.
+
     Parameters
     ----------
     signals : np.ndarray [shape=(n_bands, T)]
@@ -136,11 +140,18 @@ def align_bands(
     signs = np.ones(n)
     aligned = np.empty_like(signals)
     ref = signals[reference]
+    # A shift must beat no shift by more than the correlation's sampling noise
+    # (~1/sqrt(T)); otherwise a band that is mostly noise would get a random lag.
+    margin = 3.0 / np.sqrt(signals.shape[1])
     for b in range(n):
         if b == reference:
             lag, c = 0, 1.0
         else:
             lag, c = best_lag(signals[b], ref, max_lag=max_lag)
+            if lag != 0:
+                _, c0 = best_lag(signals[b], ref, max_lag=0)
+                if abs(c) - abs(c0) < margin:
+                    lag, c = 0, c0
         lags[b] = lag
         signs[b] = -1.0 if c < 0 else 1.0
         aligned[b] = signs[b] * _shift(signals[b], lag)

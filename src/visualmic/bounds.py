@@ -182,7 +182,10 @@ def _stencil_derivative(img: np.ndarray, axis: int) -> np.ndarray:
         reach = min(i, n - 1 - i, 4)
         if reach == 0:
             # One-sided second-order difference at the outermost samples.
-            out[i] = (-3 * a[0] + 4 * a[1] - a[2]) / 2 if i == 0 else (3 * a[-1] - 4 * a[-2] + a[-3]) / 2
+            if i == 0:
+                out[i] = (-3 * a[0] + 4 * a[1] - a[2]) / 2
+            else:
+                out[i] = (3 * a[-1] - 4 * a[-2] + a[-3]) / 2
             continue
         for k, c in enumerate(_STENCIL[2 * reach], start=1):
             out[i] += c * (a[i + k] - a[i - k])

@@ -98,14 +98,19 @@ def progress_bar(args: argparse.Namespace, desc: str, unit: str = "frame"):
     return callback, close
 
 
-def _format_warning(message, category, filename, lineno, file=None, line=None):
-    return f"visualmic: warning: {message}\n"
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Print a warning as one line on stderr (no source line, no file name)."""
+    text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+    print(f"visualmic: warning: {text}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
@@ -113,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if getattr(args, "quiet", False) else "always",
                               VisualMicWarning)
-        old = warnings.formatwarning
-        warnings.formatwarning = _format_warning
+        warnings.showwarning = _show_warning  # restored when the context exits
         try:
             return int(args.func(args) or 0)
         except VisualMicError as exc:
@@ -131,8 +135,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"visualmic {args.command}: error: out of memory; use --roi, --downsample "
                   "or a shorter --start/--end range", file=sys.stderr)
             return 1
-        finally:
-            warnings.formatwarning = old
+        except BrokenPipeError:
+            return 1
+        except Exception as exc:  # a bug: still one line, with the way to see more
+            if debug:
+                raise
+            print(f"visualmic {args.command}: internal error: {type(exc).__name__}: {exc} "
+                  "(run again with --debug for a traceback and please report it)",
+                  file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

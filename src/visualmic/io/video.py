@@ -14,7 +14,12 @@ Precision is kept: 8-bit sources give grey levels 0..255, 16-bit sources
 0..65535 (10- and 12-bit sources keep their native range), and colour is reduced
 to luminance (the Y plane of YUV formats exactly; ``0.299 R + 0.587 G +
 0.114 B`` computed in floating point for RGB formats).  Frames are counted as
-they are decoded: the container's frame count is only a hint for progress bars.
+they are decoded: the container's frame count is only a hint for progress bars,
+never a buffer size or a loop bound.  Frames before ``start`` are decoded and
+dropped (exact whatever the container's index).  A file that decodes some frames
+and then fails (truncated, corrupt tail) yields the frames decoded so far and
+issues a :class:`visualmic.VisualMicWarning`; one that decodes none raises
+:class:`visualmic.VideoError`.
 """
 
 from __future__ import annotations
