@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from visualmic._errors import AudioError, InputFileError, ParameterError
+from visualmic._errors import AudioError, InputFileError, OutputError, ParameterError
 from visualmic.bounds import frame_gradients, translation_crb
 from visualmic.cli import main
 from visualmic.synth import (
@@ -298,6 +298,14 @@ def test_audio_from_file_resampled_and_mixed_down(tmp_path):
     assert whole.size == pytest.approx(0.8 * 2200, abs=1)
     with pytest.warns(UserWarning, match="shorter than duration"):
         assert make_audio(path, rate=2200, duration=1.0).size == 2200
+    # A low frame rate: the 80-1000 Hz bound is undefined (null in the JSON), not an error.
+    res = synthesize(tmp_path / "low.npy", audio=path, fps=120.0, duration=0.5, size=16)
+    assert math.isnan(res.crb_snr_db) and res.params["crb_snr_db"] is None
+    assert res.params["audio_info"] == {"kind": "file", "path": str(path)}
+    # The outputs may never overwrite the audio input.
+    sf.write(tmp_path / "in.truth.wav", stereo, sr)
+    with pytest.raises(OutputError, match="is the input file"):
+        synthesize(tmp_path / "in.mkv", audio=tmp_path / "in.truth.wav", duration=0.1, size=16)
     with pytest.raises(InputFileError, match="missing.wav' not found"):
         make_audio(str(tmp_path / "missing.wav"), rate=2200)
     (tmp_path / "bad.wav").write_bytes(b"not a wav")
@@ -336,7 +344,7 @@ def test_make_audio_errors():
         make_audio("tone", rate=2200, duration=-1)
     with pytest.raises(ParameterError, match="rate=800 Hz is too low for audio='tone'"):
         make_audio("tone", rate=800)
-    with pytest.raises(ParameterError, match="duration=None is only allowed for an audio file"):
+    with pytest.raises(ParameterError, match=r"duration=None \(the whole file\) is only allowed"):
         make_audio("chirp", rate=2200, duration=None)
 
 

@@ -61,6 +61,8 @@ __all__ = [
     "render_frames",
     "write_video",
     "synthesize",
+    "sidecar_paths",
+    "SCALE_16",
 ]
 
 #: Photographs shipped inside scikit-image (``skimage.data``) that load without
@@ -540,7 +542,9 @@ def _audio_with_info(kind, *, rate, duration, seed, frequency=440.0, voice=None,
             f"audio={kind!r} is unknown; choose one of {', '.join(AUDIO_KINDS)} or a WAV file path"
         )
     if duration is None and path is None:
-        raise ParameterError("duration=None is only allowed for an audio file; give seconds")
+        raise ParameterError(
+            "duration=None (the whole file) is only allowed for an audio file; give seconds"
+        )
     if duration is not None:
         dur = _number("duration", duration, minimum=0, strict=True)
         n = round(fs * dur)
@@ -814,7 +818,9 @@ def render_frames(
     for start in range(0, motion.size, int(chunk)):
         frames = shifter(motion[start : start + int(chunk)], single=True)
         if sigma > 0:
-            frames += rng.standard_normal(frames.shape, dtype=np.float32) * np.float32(sigma * scale)
+            noise = rng.standard_normal(frames.shape, dtype=np.float32)
+            noise *= np.float32(sigma * scale)
+            frames += noise
         np.rint(frames, out=frames)
         np.clip(frames, 0, top, out=frames)
         yield frames.astype(dtype)
@@ -973,7 +979,8 @@ class SynthResult:
     crb_var : float
         Cramér–Rao bound on the per-frame variance of the displacement, px².
     crb_snr_db : float
-        The best achievable SNR in 80–1000 Hz (:func:`visualmic.bounds.crb_snr_db`).
+        The best achievable SNR in 80–1000 Hz (:func:`visualmic.bounds.crb_snr_db`);
+        NaN when the frame rate is 160 Hz or less (no part of the band is below Nyquist).
     params : dict
         Every parameter, as written to the JSON record (where non-finite
         numbers, e.g. the SNR of a zero amplitude, are written as null).
@@ -1141,7 +1148,8 @@ def synthesize(
     crb_var_q = translation_crb(gx, gy, direction=theta,
                                 sigma=math.sqrt((sigma * scale) ** 2 + 1 / 12))
     band = (80.0, 1000.0)
-    snr = crb_snr_db(motion, crb_var, rate=rate, band=band)
+    # No part of the band below Nyquist (very low frame rates): the SNR is undefined.
+    snr = crb_snr_db(motion, crb_var, rate=rate, band=band) if rate / 2 > band[0] else math.nan
 
     frames = render_frames(tex, motion, direction=theta, size=(h, w), noise_sigma=sigma,
                            bit_depth=depth, seed=s_noise)
@@ -1192,5 +1200,5 @@ def synthesize(
         clean_frame=clean,
         crb_var=crb_var,
         crb_snr_db=snr,
-        params=params,
+        params=record,
     )
