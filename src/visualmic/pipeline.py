@@ -302,6 +302,9 @@ def recover(
         motion = PhaseMotion(pyr, first.astype(np.float64).mean(axis=0))
         pieces.append(motion(first))
         n_done = len(first)
+    for msg in getattr(reader, "warnings", []) or []:
+        if msg not in caught:
+            caught.append(msg)  # e.g. a truncation found while decoding
     if n_done < 2:
         raise VideoError(
             f"the video has {n_done} frame(s) in the selected range; at least 2 are needed "

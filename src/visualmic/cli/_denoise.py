@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_common
+from . import add_common, non_negative_float, positive_float
 
 HELP = "remove stationary noise from a WAV file (spectral subtraction)"
 
@@ -16,44 +16,24 @@ short-time power, subtracted (times --oversubtraction) and limited below by
 --output-rate is given, its sampling rate; it never overwrites the input."""
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
-    return value
-
-
 def register(subparsers) -> None:
     """Add the ``denoise`` sub-command."""
     p = subparsers.add_parser("denoise", help=HELP, description=DESCRIPTION)
     p.add_argument("input", metavar="IN.wav", help="audio to denoise")
     p.add_argument("-o", "--output", required=True, metavar="OUT.wav",
                    help="denoised audio (WAV, float32 unless --pcm16)")
-    p.add_argument("--window", type=_positive, default=0.032, metavar="S",
+    p.add_argument("--window", type=positive_float, default=0.032, metavar="S",
                    help="STFT window in seconds (default 0.032)")
-    p.add_argument("--hop", type=_positive, default=None, metavar="S",
+    p.add_argument("--hop", type=positive_float, default=None, metavar="S",
                    help="STFT hop in seconds, at most half the window (default window/4)")
-    p.add_argument("--oversubtraction", type=_non_negative, default=1.0, metavar="A",
+    p.add_argument("--oversubtraction", type=non_negative_float, default=1.0, metavar="A",
                    help="multiple of the noise power subtracted (default 1; 0 = no change)")
-    p.add_argument("--floor", type=_non_negative, default=0.01, metavar="B",
+    p.add_argument("--floor", type=non_negative_float, default=0.01, metavar="B",
                    help="spectral floor as a fraction of the noise power (default 0.01)")
-    p.add_argument("--noise-quantile", type=_positive, default=0.5, metavar="Q",
+    p.add_argument("--noise-quantile", type=positive_float, default=0.5, metavar="Q",
                    help="quantile over time of each frequency's power taken as noise, "
                         "in (0, 1) (default 0.5, the median)")
-    p.add_argument("--output-rate", type=_positive, default=None, metavar="HZ",
+    p.add_argument("--output-rate", type=positive_float, default=None, metavar="HZ",
                    help="resample the output to this rate in Hz (e.g. 44100)")
     p.add_argument("--pcm16", action="store_true", help="write 16-bit PCM instead of float32")
     add_common(p)
