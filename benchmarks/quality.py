@@ -18,7 +18,6 @@ Run:  python benchmarks/quality.py [--quick] [--out DIR]
 from __future__ import annotations
 
 import argparse
-import itertools
 import tempfile
 import time
 from pathlib import Path

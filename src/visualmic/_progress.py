@@ -9,9 +9,9 @@ library itself never prints.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
-ProgressCallback = Callable[[int, Optional[int]], None]
+ProgressCallback = Callable[[int, int | None], None]
 
 __all__ = ["ProgressCallback", "report"]
 

@@ -34,6 +34,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from ._errors import ParameterError
+from ._validate import finite_number as _finite_number
 
 __all__ = ["translation_crb", "frame_gradients", "periodic_gradients", "crb_snr_db"]
 
@@ -112,14 +113,6 @@ def unit_vector(direction: float) -> tuple[float, float]:
     return (0.0 if abs(c) < 1e-15 else c), (0.0 if abs(s) < 1e-15 else s)
 
 
-def _finite_number(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} must be a number") from None
-    if not math.isfinite(v):
-        raise ParameterError(f"{name}={value!r} must be a finite number")
-    return v
 
 
 def _spectral_derivative_factors(n: int, *, real: bool) -> np.ndarray:

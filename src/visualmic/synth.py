@@ -48,6 +48,7 @@ from scipy import fft as sfft
 from ._atomic import atomic_path, check_output_path
 from ._errors import AudioError, InputFileError, ParameterError, VisualMicWarning
 from ._progress import ProgressCallback, report
+from ._validate import finite_number as _number
 from .bounds import crb_snr_db, periodic_gradients, translation_crb, unit_vector
 
 __all__ = [
@@ -135,20 +136,6 @@ _C4 = 261.6255653005986
 # --------------------------------------------------------------------------- validation
 
 
-def _number(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:
-    """Return ``value`` as a finite float, checking ``value > minimum`` (strict) or ``>=``."""
-    if isinstance(value, bool):
-        raise ParameterError(f"{name}={value!r} must be a number")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} must be a number") from None
-    if not math.isfinite(v):
-        raise ParameterError(f"{name}={value!r} must be a finite number")
-    if minimum is not None and (v <= minimum if strict else v < minimum):
-        rel = ">" if strict else ">="
-        raise ParameterError(f"{name}={value!r} must be {rel} {minimum:g}")
-    return v
 
 
 def _shape2(name: str, value, *, minimum: int) -> tuple[int, int]:

@@ -160,7 +160,7 @@ def _number(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
+    """Argparse type: a finite number > 0."""
     value = _number(text)
     if not (value > 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
@@ -168,7 +168,7 @@ def positive_float(text: str) -> float:
 
 
 def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
+    """Argparse type: a finite number >= 0."""
     value = _number(text)
     if not (value >= 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
@@ -176,7 +176,7 @@ def non_negative_float(text: str) -> float:
 
 
 def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
+    """Argparse type: an integer > 0."""
     try:
         value = int(text)
     except ValueError:
@@ -187,7 +187,7 @@ def positive_int(text: str) -> int:
 
 
 def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
+    """Argparse type: an integer >= 0."""
     try:
         value = int(text)
     except ValueError:

@@ -1,0 +1,118 @@
+"""Argument validators shared by the library's public functions.
+
+Each returns the cleaned value or raises :class:`ParameterError` with a one-line
+message that echoes the bad value and says what is expected.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ._errors import ParameterError
+
+__all__ = ["check_audio", "check_positive", "check_positive_int", "check_rate", "check_band",
+           "finite_number"]
+
+
+def check_audio(y, name: str = "y") -> np.ndarray:
+    """Return ``y`` as a 1-D finite floating array (no copy when possible).
+
+    Raises
+    ------
+    ParameterError
+        If ``y`` is not 1-D, is empty, is not numeric, or holds NaN or inf.
+    """
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "fiu" or arr.dtype == np.float16:
+        if arr.dtype.kind in "fiu":
+            arr = arr.astype(np.float32)
+        else:
+            raise ParameterError(
+                f"{name} has dtype {arr.dtype}; give real-valued audio samples (a float array)"
+            )
+    if arr.ndim != 1:
+        raise ParameterError(
+            f"{name} has shape {arr.shape}; give mono audio of shape (n,) (mix or pick a channel)"
+        )
+    if arr.size == 0:
+        raise ParameterError(f"{name} is empty; give at least one audio sample")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise ParameterError(
+            f"{name} holds {bad} NaN or infinite sample(s); clean the signal before processing"
+        )
+    return arr
+
+
+def check_positive(value, name: str) -> float:
+    """Return ``value`` as a positive finite float or raise ParameterError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{name}={value!r} must be a positive number")
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise ParameterError(f"{name}={value!r} must be a positive finite number")
+    return v
+
+
+def check_rate(rate, name: str = "rate") -> float:
+    """Return a sampling rate in Hz as a positive finite float."""
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+        raise ParameterError(f"{name}={rate!r} must be a positive sampling rate in Hz")
+    r = float(rate)
+    if not math.isfinite(r) or r <= 0:
+        raise ParameterError(f"{name}={rate!r} must be a positive sampling rate in Hz")
+    return r
+
+
+def check_band(band, rate: float) -> tuple[float, float]:
+    """Validate a pass band ``(lo, hi)`` in Hz against the Nyquist frequency."""
+    try:
+        if isinstance(band, (str, bytes)):
+            raise TypeError
+        lo, hi = (float(v) for v in band)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"band={band!r} must be a pair (lo, hi) of frequencies in Hz, e.g. (80, 1000)"
+        ) from None
+    nyquist = rate / 2
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ParameterError(f"band={band!r} must hold finite frequencies in Hz")
+    if lo >= hi:
+        raise ParameterError(f"band={band!r}: the low edge must be below the high edge")
+    if lo <= 0 or hi >= nyquist:
+        raise ParameterError(
+            f"band={band!r} Hz must lie inside (0, {nyquist:g}) Hz, the Nyquist range of "
+            f"rate={rate:g} Hz; narrow the band"
+        )
+    return lo, hi
+
+
+# --------------------------------------------------------------------------- filtering
+
+
+def finite_number(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:
+    """Return ``value`` as a finite float, checking ``value > minimum`` (strict) or ``>=``."""
+    if isinstance(value, bool):
+        raise ParameterError(f"{name}={value!r} must be a number")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}={value!r} must be a number") from None
+    if not math.isfinite(v):
+        raise ParameterError(f"{name}={value!r} must be a finite number")
+    if minimum is not None and (v <= minimum if strict else v < minimum):
+        rel = ">" if strict else ">="
+        raise ParameterError(f"{name}={value!r} must be {rel} {minimum:g}")
+    return v
+
+
+def check_positive_int(value, name: str, *, allow_none: bool = False) -> int | None:
+    """Return ``value`` as a positive int (or None when allowed) or raise ParameterError."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ParameterError(f"{name}={value!r} must be a positive integer")
+    return int(value)
