@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -9,11 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from . import align as _align
 from . import denoise as _denoise
-from ._errors import ParameterError, VideoError
+from ._errors import ModelError, ParameterError, VideoError
 from ._progress import ProgressCallback
-from .motion import PhaseMotion
+from .fast import METHODS, _torch_device, combine_long, motion_estimator, prefetch
 from .pyramid import Band, SteerablePyramid
 
 __all__ = ["Recovery", "recover", "DEFAULTS"]
@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "highpass": 20.0,
     "denoise": "none",
     "chunk_size": 128,
+    "method": "phase",
 }
 
 
@@ -152,9 +153,14 @@ def recover(
     reference: int = DEFAULTS["reference"],
     max_lag: int = DEFAULTS["max_lag"],
     weighting: str = DEFAULTS["weighting"],
+    method: str = DEFAULTS["method"],
+    device: str | None = None,
+    dask=None,
+    workers: int | None = None,
     highpass: float | None = DEFAULTS["highpass"],
     denoise: str = DEFAULTS["denoise"],
     denoise_options: dict | None = None,
+    enhance=None,
     output_rate: float | None = None,
     chunk_size: int = DEFAULTS["chunk_size"],
     progress: ProgressCallback | None = None,
@@ -202,12 +208,34 @@ def recover(
     weighting : {"ml", "uniform"}, optional
         Band weights: maximum-likelihood from each band's estimated gain and noise
         (default), or the plain sign-aligned sum of Davis et al.
+    method : {"phase", "fast", "auto"}, optional
+        Band motion estimator (:mod:`visualmic.fast`): ``"phase"`` (default) local
+        phase differences; ``"fast"`` the linear estimator (one matrix product per
+        chunk, within 0.1 dB of the phase method up to about 0.1 px of motion; warns
+        above); ``"auto"`` fast where accurate, phase for chunks with larger motion.
+    device : str, optional
+        Run the estimator with PyTorch on this device (``"cuda"``, ``"cpu"``);
+        default None computes with NumPy (PyTorch is then not imported).
+    dask : None, True, str or distributed.Client, optional
+        Process frame ranges in parallel with Dask (:mod:`visualmic.distributed`):
+        ``True`` starts a local cluster, a string is a scheduler address
+        (``"tcp://host:8786"``), or give a connected client. The result equals the
+        single-process one. Default None: in this process.
+    workers : int, optional
+        Workers of the local Dask cluster (default: the number of cores).
     highpass : float or None, optional
         Zero-phase high-pass cut-off in Hz (default 20); ``None`` or 0 disables it.
     denoise : {"none", "specsub"}, optional
         Spectral subtraction after the high-pass (default "none").
     denoise_options : dict, optional
         Keyword arguments for :func:`visualmic.denoise.spectral_subtraction`.
+    enhance : None, True or path-like, optional
+        Hybrid enhancement after the high-pass (before any spectral subtraction):
+        a neural network trained on synthetic videos removes noise using the
+        structure of sound (:mod:`visualmic.learn.enhance`). ``True`` uses the
+        pretrained model shipped with the package, a path a checkpoint written by
+        ``visualmic train-enhancer``. Default ``None``: off (PyTorch is then
+        never imported).
     output_rate : float, optional
         Resample the audio to this rate in Hz (e.g. 44100: many players refuse
         2200 Hz files). Default: the frame rate.
@@ -261,6 +289,12 @@ def recover(
     if weighting not in ("ml", "uniform"):
         raise ParameterError(f"weighting={weighting!r} must be one of {{'ml', 'uniform'}}")
 
+    if method not in METHODS:
+        raise ParameterError(f"method={method!r} must be one of {{'phase', 'fast', 'auto'}}")
+    if device is not None:
+        _torch_device(device)  # fail early when PyTorch or the device is missing
+    enhancer = _load_enhancer(enhance)  # fail early on a bad checkpoint
+
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as wlist:
         warnings.simplefilter("always")
@@ -284,7 +318,17 @@ def recover(
     pieces: list[np.ndarray] = []
     pending: list[np.ndarray] = []
     n_done = 0
-    for chunk in reader.chunks(int(chunk_size), progress=progress):
+    if dask is not None or workers is not None:  # Dask: workers process frame ranges
+        from .distributed import band_signals as _dask_band_signals
+
+        dsig = _dask_band_signals(reader, pyr, reference=int(reference), method=method,
+                                  device=device, chunk_size=int(chunk_size), client=dask,
+                                  workers=workers, progress=progress)
+        pieces, n_done, motion = [dsig.signals], dsig.n_frames, dsig
+        chunks = ()
+    else:  # decode on a background thread, overlapped with the computation
+        chunks = prefetch(reader.chunks(int(chunk_size), progress=progress))
+    for chunk in chunks:
         if motion is None:
             pending.append(chunk)
             have = sum(len(c) for c in pending)
@@ -292,17 +336,19 @@ def recover(
                 continue
             first = np.concatenate(pending) if len(pending) > 1 else pending[0]
             ref = first[:reference].astype(np.float64).mean(axis=0)
-            motion = PhaseMotion(pyr, ref)
+            motion = motion_estimator(pyr, ref, method=method, device=device)
             chunk = first
             pending = []
         pieces.append(motion(chunk))
         n_done += len(chunk)
     if motion is None and pending:
         first = np.concatenate(pending)
-        motion = PhaseMotion(pyr, first.astype(np.float64).mean(axis=0))
+        motion = motion_estimator(pyr, first.astype(np.float64).mean(axis=0), method=method,
+                                  device=device)
         pieces.append(motion(first))
         n_done = len(first)
-    for msg in getattr(reader, "warnings", []) or []:
+    for msg in list(getattr(reader, "warnings", []) or []) + list(
+            getattr(motion, "messages", []) or []):
         if msg not in caught:
             caught.append(msg)  # e.g. a truncation found while decoding
     if n_done < 2:
@@ -312,14 +358,23 @@ def recover(
         )
     t1 = time.perf_counter()
     signals = np.concatenate(pieces, axis=1)
+    pieces = None  # free the per-chunk copies (bounded memory)
     if highpass:
-        signals = np.stack([_denoise.highpass(b, rate, cutoff=highpass) for b in signals])
-    comb = _align.combine_bands(signals, max_lag=int(max_lag), weighting=weighting)
+        for i in range(len(signals)):  # in place: one band's temporaries at a time
+            signals[i] = _denoise.highpass(signals[i], rate, cutoff=highpass)
+    # Bounded time and memory for long videos: the combination is estimated on at most
+    # 16384 samples (all of them for shorter videos, where this is combine_bands).
+    comb = combine_long(signals, max_lag=int(max_lag), weighting=weighting)
     t2 = time.perf_counter()
 
     y = comb.signal
     if highpass:
         y = _denoise.highpass(y, rate, cutoff=highpass)
+    t_enhance = 0.0
+    if enhancer is not None:
+        t_e = time.perf_counter()
+        y = enhancer(y, rate)
+        t_enhance = time.perf_counter() - t_e
     if denoise == "specsub":
         y = _denoise.spectral_subtraction(y, rate, **(denoise_options or {}))
     out_rate = rate
@@ -336,8 +391,11 @@ def recover(
         "reference": int(reference),
         "max_lag": int(max_lag),
         "weighting": weighting,
+        "method": method,
+        "device": device,
         "highpass": highpass,
         "denoise": denoise,
+        "enhance": None if enhancer is None else enhancer.info.get("path"),
         "output_rate": output_rate,
         "roi": list(roi) if roi is not None else None,
         "downsample": downsample,
@@ -364,11 +422,32 @@ def recover(
             "read_and_pyramid": t1 - t0,
             "combine": t2 - t1,
             "post": t3 - t2,
+            "enhance": t_enhance,
             "total": t3 - t0,
         },
         params=params,
         warnings=caught,
     )
+
+
+def _load_enhancer(enhance):
+    """The enhancer asked for by ``recover(enhance=...)``, or None; imports torch only then."""
+    if enhance is None or enhance is False:
+        return None
+    if not (enhance is True or isinstance(enhance, (str, os.PathLike))):
+        raise ParameterError(
+            f"enhance={enhance!r} must be None, True (the shipped model) or a checkpoint path"
+        )
+    try:
+        from .learn.enhance import load_enhancer
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "torch":
+            raise ModelError(
+                "enhancement needs PyTorch, which is not installed; run "
+                "`pip install 'visualmic[learn]'` or recover without --enhance"
+            ) from None
+        raise
+    return load_enhancer(None if enhance is True else enhance)
 
 
 __all__ += ["Band"]

@@ -83,7 +83,7 @@ def max_scales(shape: tuple) -> int:
 
 
 def _raised_cosine_sqrt(x: np.ndarray, start: float, stop: float) -> np.ndarray:
-    """sqrt of a raised cosine: 0 below ``start``, 1 above ``stop`` (pyrtools' rcosFn)."""
+    """Sqrt of a raised cosine: 0 below ``start``, 1 above ``stop`` (pyrtools' rcosFn)."""
     t = np.clip((x - start) / (stop - start), 0.0, 1.0)
     return np.abs(np.cos(np.pi / 2 * (1.0 - t)))  # cos^2 rises from 0 to 1, sqrt of it
 

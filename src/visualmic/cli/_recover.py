@@ -71,11 +71,28 @@ def register(subparsers) -> None:
                    help=f"bound on the band alignment shift in samples (default {DEFAULTS['max_lag']})")
     g.add_argument("--chunk-size", type=positive_int, default=DEFAULTS["chunk_size"],
                    metavar="N", help="frames per batch (memory vs speed; default 128)")
+    g = p.add_argument_group("speed and scale")
+    g.add_argument("--method", choices=("phase", "fast", "auto"), default=DEFAULTS["method"],
+                   help="band estimator: phase differences (default), fast (linear, one matrix "
+                   "product per chunk; for motion below about 0.1 px, warns above) or auto "
+                   "(fast, with the phase method where the motion is larger)")
+    g.add_argument("--device", metavar="DEV", help="run the estimator with PyTorch on DEV "
+                   "(cuda, cuda:1, cpu); default: NumPy")
+    g.add_argument("--dask", nargs="?", const=True, default=None, metavar="ADDRESS",
+                   help="process frame ranges in parallel with Dask: a local cluster, or the "
+                   "scheduler at ADDRESS (tcp://HOST:8786); put it after VIDEO or write "
+                   "--dask=ADDRESS")
+    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="workers of the local Dask cluster (implies --dask; default: cores)")
     g = p.add_argument_group("post-processing and output")
     g.add_argument("--highpass", type=non_negative_float, default=DEFAULTS["highpass"],
                    metavar="HZ", help="zero-phase high-pass cut-off (default 20; 0 = off)")
     g.add_argument("--denoise", choices=("none", "specsub"), default=DEFAULTS["denoise"],
                    help="spectral subtraction (default none)")
+    g.add_argument("--enhance", nargs="?", const=True, default=None, metavar="MODEL.pt",
+                   help="hybrid enhancement: a neural network trained on synthetic videos removes "
+                   "noise using the structure of sound (the shipped model, or a checkpoint from "
+                   "'visualmic train-enhancer'); put it after VIDEO or write --enhance=MODEL.pt")
     g.add_argument("--specsub-window", type=positive_float, default=0.032, metavar="S",
                    help="spectral subtraction window in seconds (default 0.032)")
     g.add_argument("--specsub-hop", type=positive_float, default=None, metavar="S",
@@ -129,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
                 "window": args.specsub_window, "hop": args.specsub_hop,
                 "oversubtraction": args.specsub_oversubtraction, "floor": args.specsub_floor,
             },
+            enhance=args.enhance,
+            method=args.method, device=args.device, dask=args.dask, workers=args.workers,
             output_rate=args.output_rate, chunk_size=args.chunk_size, progress=callback,
         )
     finally:

@@ -126,6 +126,15 @@ class SiameseConfig:
         (2048 for the defaults): 1024, 512, 256, then one tanh output.
     dropout : float
         Dropout probability between hidden layers (0 disables it).
+    fusion : {"cross", "late"}
+        What each branch of the shared trunk sees.  ``"late"`` is the
+        research design: the left half alone in one branch, the right half
+        alone in the other, compared only through the concatenated features.
+        ``"cross"`` (default): each branch sees both halves stacked as
+        channels, the pair forward ``(left, right)`` in one branch and
+        backward ``(left, -right)`` in the other, so the first convolution
+        can compare the frames pixel by pixel (see Notes of
+        :class:`SiameseConvNet`).
     """
 
     in_channels: int = 1
@@ -133,6 +142,7 @@ class SiameseConfig:
     channels: tuple[int, ...] = (32, 64, 128, 256)
     hidden: tuple[int, ...] = (1024, 512, 256)
     dropout: float = 0.0
+    fusion: str = "cross"
 
 
 class SiameseConvNet(nn.Module):
@@ -160,9 +170,11 @@ class SiameseConvNet(nn.Module):
                 f"input_size={cfg.input_size} must be a positive multiple of {2**n_pool} "
                 f"for a trunk of {n_pool} pooling blocks"
             )
+        if cfg.fusion not in ("cross", "late"):
+            raise ParameterError(f"fusion={cfg.fusion!r} must be 'cross' or 'late'")
         self.config = cfg
         blocks: list[nn.Module] = []
-        c_in = cfg.in_channels
+        c_in = cfg.in_channels * (2 if cfg.fusion == "cross" else 1)
         for c_out in cfg.channels:
             blocks.append(nn.Sequential(
                 nn.Conv2d(c_in, c_out, 3, padding=1),
@@ -180,8 +192,13 @@ class SiameseConvNet(nn.Module):
         _check_input(x, self.config.in_channels, self.config.input_size, "SiameseConvNet")
         left, right = split_pair(x)
         n = x.shape[0]
-        # one pass of the shared trunk over both halves (same weights, batch statistics)
-        feats = self.trunk(torch.cat([left, right], 0)).flatten(1)
+        if self.config.fusion == "cross":
+            a = torch.cat([left, right], 1)   # the pair forward in time
+            b = torch.cat([left, -right], 1)  # and backward: the difference changes sign
+        else:
+            a, b = left, right
+        # one pass of the shared trunk over both branches (same weights, batch statistics)
+        feats = self.trunk(torch.cat([a, b], 0)).flatten(1)
         return self.head(torch.cat([feats[:n], feats[n:]], 1)).squeeze(1)
 
 

@@ -1,0 +1,594 @@
+"""Training: a generic trainer with callbacks, and the recipe that trains a model on a dataset.
+
+:class:`Trainer` knows nothing of frame pairs: it runs Adam on the mean
+squared error with a StepLR schedule over any map-style dataset yielding
+``(x, y)`` batches, evaluates every epoch under ``torch.no_grad()`` in eval
+mode, and calls its callbacks (minGPT's ``Trainer``).  :func:`train_model`
+is the recipe behind ``visualmic train``: it opens a dataset, splits it in
+time, fits the input normalisation on the training samples only, trains,
+and keeps the best checkpoint.
+
+Checkpoint
+----------
+A checkpoint (``torch.save`` of a dict) rebuilds the model on its own
+(nanoGPT's ``sample.py``)::
+
+    format, version, model_name, model_config, model (state dict),
+    normalisation, pair_config, train_config, epoch, best_val, metrics
+    (the per-epoch history), optimizer, scheduler, dataset (path, size)
+
+``<save>.last.pt`` holds the latest epoch (for ``--resume``); ``<save>``
+holds the best one (lowest validation loss, or training loss without a
+validation split).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._atomic import atomic_path, check_output_path
+from .._errors import InputFileError, ModelError, ParameterError
+from .._progress import ProgressCallback, report
+from .data import Dataset, PairDataset, PairNormalizer, load_dataset, split_indices
+from .models import MODELS, build_model, load_backbone_weights
+
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "TrainResult",
+    "train_model",
+    "set_seed",
+    "regression_metrics",
+    "save_checkpoint",
+    "load_checkpoint",
+    "CHECKPOINT_FORMAT",
+]
+
+CHECKPOINT_FORMAT = "visualmic-frame-pair-model"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (defaults from the research design).
+
+    Attributes
+    ----------
+    epochs : int
+        Passes over the training samples (research design: 100).
+    batch_size : int
+        Pairs per step (32).
+    learning_rate : float
+        Adam step size (1e-3).
+    step_size, gamma : int, float
+        StepLR: multiply the learning rate by ``gamma`` every ``step_size``
+        epochs (30, 0.1).
+    weight_decay : float
+        Adam weight decay (0).
+    val_split : float
+        Fraction at the end of every video held out for validation (0.2).
+    gap : int
+        Frames dropped at each train/validation boundary (32).
+    kfold : int
+        ``K >= 2`` trains K models, each validated on another contiguous
+        segment of every video (0: off).
+    augment : bool
+        Random left-right (label negated) and up-down flips of training pairs.
+    seed : int
+        Seeds Python, NumPy and torch, the batch order and the augmentation.
+    device : str
+        ``"cpu"`` or ``"cuda"`` (or ``"cuda:1"``, ...).
+    threads : int or None
+        torch CPU threads (None: torch's default).
+    """
+
+    epochs: int = 100
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    step_size: int = 30
+    gamma: float = 0.1
+    weight_decay: float = 0.0
+    val_split: float = 0.2
+    gap: int = 32
+    kfold: int = 0
+    augment: bool = True
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "step_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ParameterError(f"{name}={v!r} must be a positive integer")
+        for name in ("learning_rate", "gamma"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ParameterError(f"{name}={v!r} must be a positive number")
+        if not (0.0 <= self.val_split < 1.0):
+            raise ParameterError(f"val_split={self.val_split!r} must be in [0, 1)")
+        if self.kfold == 1 or self.kfold < 0:
+            raise ParameterError(f"kfold={self.kfold!r} must be 0 (off) or at least 2")
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (one call per run)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def regression_metrics(pred: np.ndarray, target: np.ndarray) -> dict:
+    """Loss, RMSE, MAE and Pearson r of predictions against labels.
+
+    Parameters
+    ----------
+    pred, target : np.ndarray [shape=(n,)]
+        Predictions and labels (no fitting: the model's own scale and sign).
+
+    Returns
+    -------
+    dict
+        ``loss`` (MSE), ``rmse``, ``mae``, ``pearson`` (0 when either is
+        constant), ``zero_rmse`` (RMSE of predicting 0), ``n``.
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    t = np.asarray(target, dtype=np.float64)
+    if p.size == 0:
+        return {"loss": math.nan, "rmse": math.nan, "mae": math.nan, "pearson": math.nan,
+                "zero_rmse": math.nan, "n": 0}
+    err = p - t
+    pc, tc = p - p.mean(), t - t.mean()
+    den = math.sqrt(float(pc @ pc) * float(tc @ tc))
+    mse = float(np.mean(err**2))
+    return {"loss": mse, "rmse": math.sqrt(mse), "mae": float(np.mean(np.abs(err))),
+            "pearson": float(pc @ tc / den) if den > 0 else 0.0,
+            "zero_rmse": float(np.sqrt(np.mean(t**2))), "n": int(p.size)}
+
+
+def _device(name: str) -> torch.device:
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ParameterError(f"device={name!r} is not a torch device; use 'cpu' or 'cuda'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device={name!r} requested but CUDA is not available; use --device cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ParameterError(f"device={name!r} is not supported; use 'cpu' or 'cuda'")
+    return dev
+
+
+class Trainer:
+    """Adam + MSE + StepLR over a map-style dataset, with callbacks.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps a batch ``x`` to predictions ``(B,)``.
+    train_set, val_set : dataset
+        Objects with ``__len__`` and ``__getitems__(list) -> (x, y)`` (such
+        as :class:`visualmic.learn.data.PairDataset`); ``val_set`` may be None.
+    config : TrainConfig
+        Optimisation settings.
+    callbacks : list of callable
+        Each is called ``cb(event, trainer)`` with ``event`` in
+        ``{"batch_end", "epoch_end"}``; ``trainer.epoch``, ``trainer.history``
+        and ``trainer.last`` (the epoch's metrics) describe the state.
+
+    Attributes
+    ----------
+    history : list of dict
+        Per epoch: ``epoch``, ``lr``, ``seconds``, ``train`` and ``val`` metrics.
+    """
+
+    def __init__(self, model: nn.Module, train_set, val_set, config: TrainConfig,
+                 callbacks: list[Callable] | None = None) -> None:
+        self.config = config
+        self.device = _device(config.device)
+        self.model = model.to(self.device)
+        self.train_set, self.val_set = train_set, val_set
+        self.callbacks = list(callbacks or [])
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=config.learning_rate,
+                                          weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, config.step_size,
+                                                         config.gamma)
+        self.loss_fn = nn.MSELoss()
+        self.epoch = 0
+        self.step = 0
+        self.history: list[dict] = []
+        self.last: dict = {}
+        self.batches_per_epoch = max(1, math.ceil(len(train_set) / config.batch_size))
+        self._gen = torch.Generator().manual_seed(config.seed)
+
+    def _emit(self, event: str) -> None:
+        for cb in self.callbacks:
+            cb(event, self)
+
+    def _batches(self, dataset, shuffle: bool, batch_size: int):
+        n = len(dataset)
+        order = torch.randperm(n, generator=self._gen).numpy() if shuffle else np.arange(n)
+        for i in range(0, n, batch_size):
+            x, y = dataset.__getitems__(order[i:i + batch_size].tolist())
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    @torch.no_grad()
+    def predict(self, dataset, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions and labels over a whole dataset (eval mode, then back)."""
+        was = self.model.training
+        self.model.eval()
+        preds, labels = [], []
+        for x, y in self._batches(dataset, False, batch_size):
+            preds.append(self.model(x).float().cpu().numpy())
+            labels.append(y.cpu().numpy())
+        self.model.train(was)
+        if not preds:
+            return np.zeros(0), np.zeros(0)
+        return np.concatenate(preds), np.concatenate(labels)
+
+    def run_epoch(self) -> dict:
+        """Train one epoch, evaluate, call the callbacks; return the epoch's record."""
+        t0 = time.perf_counter()
+        self.model.train()
+        preds, labels = [], []
+        lr = self.optimizer.param_groups[0]["lr"]
+        for x, y in self._batches(self.train_set, True, self.config.batch_size):
+            if x.shape[0] < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                      for m in self.model.modules()):
+                continue  # BatchNorm cannot train on a batch of one
+            out = self.model(x)
+            loss = self.loss_fn(out, y)
+            if not torch.isfinite(loss):
+                raise ModelError(f"the training loss became {loss.item()} at epoch "
+                                 f"{self.epoch + 1}; lower --learning-rate")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.step += 1
+            preds.append(out.detach().float().cpu().numpy())
+            labels.append(y.cpu().numpy())
+            self._emit("batch_end")
+        self.scheduler.step()
+        self.epoch += 1
+        train_m = regression_metrics(np.concatenate(preds) if preds else np.zeros(0),
+                                     np.concatenate(labels) if labels else np.zeros(0))
+        val_m = None
+        if self.val_set is not None and len(self.val_set):
+            val_m = regression_metrics(*self.predict(self.val_set))
+        self.last = {"epoch": self.epoch, "lr": lr, "seconds": time.perf_counter() - t0,
+                     "train": train_m, "val": val_m}
+        self.history.append(self.last)
+        self._emit("epoch_end")
+        return self.last
+
+    def fit(self, epochs: int | None = None) -> list[dict]:
+        """Run epochs until ``epochs`` (default ``config.epochs``) are done in total."""
+        target = self.config.epochs if epochs is None else epochs
+        while self.epoch < target:
+            self.run_epoch()
+        return self.history
+
+    def state(self) -> dict:
+        """Optimizer, scheduler and counters, for resuming."""
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "epoch": self.epoch, "step": self.step, "history": self.history,
+                "torch_rng": torch.get_rng_state(), "gen_state": self._gen.get_state(),
+                "np_rng": self.train_set.rng.bit_generator.state
+                if hasattr(self.train_set, "rng") else None}
+
+    def load_state(self, state: dict) -> None:
+        """Restore :meth:`state` (after the model's weights)."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.history = list(state["history"])
+        self.last = self.history[-1] if self.history else {}
+        torch.set_rng_state(state["torch_rng"])
+        self._gen.set_state(state["gen_state"])
+        if state.get("np_rng") is not None and hasattr(self.train_set, "rng"):
+            self.train_set.rng.bit_generator.state = state["np_rng"]
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
+    """Write a checkpoint dict atomically with ``torch.save``."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, *, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a model from a checkpoint alone.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by ``visualmic train``.
+    device : str
+        Where to put the model.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        In eval mode, on ``device``.
+    checkpoint : dict
+        The checkpoint (``normalisation``, ``pair_config``, ``metrics``, ...).
+
+    Raises
+    ------
+    InputFileError
+        If the file does not exist.
+    ModelError
+        If it is not a readable visualmic checkpoint.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(f"model {str(p)!r} does not exist; train one with 'visualmic train'")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types on corrupt files
+        raise ModelError(f"cannot read model {str(p)!r} ({type(exc).__name__}); the file is "
+                         "corrupt or not a visualmic checkpoint") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"{str(p)!r} is not a visualmic model checkpoint; give a file written by "
+                         "'visualmic train'")
+    if int(ckpt.get("version", 0)) > CHECKPOINT_VERSION:
+        raise ModelError(f"model {str(p)!r} has checkpoint version {ckpt.get('version')}; this "
+                         f"visualmic reads up to {CHECKPOINT_VERSION}: upgrade visualmic")
+    try:
+        model = build_model(ckpt["model_name"], ckpt["model_config"])
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, RuntimeError, ParameterError, TypeError) as exc:
+        raise ModelError(f"model {str(p)!r} does not rebuild ({type(exc).__name__}); the "
+                         "checkpoint is damaged or from an incompatible version") from None
+    model.to(_device(device)).eval()
+    return model, ckpt
+
+
+# --------------------------------------------------------------------------- recipe
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` produced.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The best model (eval mode).
+    checkpoint : dict
+        Its checkpoint.
+    history : list of dict
+        Per-epoch metrics of the run (of the best fold with ``kfold``).
+    best_epoch : int
+        Epoch of the best checkpoint.
+    folds : list of dict
+        With ``kfold``: the best validation metrics of each fold.
+    seconds : float
+        Wall-clock training time.
+    path : Path or None
+        Where the best checkpoint was written.
+    """
+
+    model: nn.Module
+    checkpoint: dict
+    history: list
+    best_epoch: int
+    folds: list
+    seconds: float
+    path: Path | None
+
+
+def _last_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".last" + (path.suffix or ".pt"))
+
+
+def train_model(
+    data_path: str | os.PathLike,
+    *,
+    model: str = "siamese",
+    model_config: dict | None = None,
+    config: TrainConfig | None = None,
+    save_path: str | os.PathLike | None = None,
+    resume: str | os.PathLike | bool | None = None,
+    backbone_weights: str | os.PathLike | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train a model on a frame-pair dataset and keep the best checkpoint.
+
+    Parameters
+    ----------
+    data_path : path-like
+        A dataset folder from ``visualmic dataset build``.
+    model : {"siamese", "resnet", "fpn"}
+        Model family.
+    model_config : dict, optional
+        Fields of the model's config to change (``input_size`` and
+        ``in_channels`` always come from the dataset).
+    config : TrainConfig, optional
+        Optimisation settings.
+    save_path : path-like, optional
+        Best checkpoint; the latest epoch also goes to ``<stem>.last.pt``.
+    resume : path-like or True, optional
+        Continue from a ``.last.pt`` checkpoint (True: the one beside
+        ``save_path``) up to ``config.epochs``.
+    backbone_weights : path-like, optional
+        Local torchvision ``resnet50`` state dict for ``model="resnet"``.
+    on_epoch : callable, optional
+        Called with each epoch's record (for logging).
+    progress : callable, optional
+        ``progress(batches_done, total_batches)`` over the whole run.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    ParameterError
+        Unknown model, bad settings, a dataset too small to split.
+    InputFileError
+        Missing dataset, resume checkpoint or backbone weights.
+    ModelError
+        A corrupt resume checkpoint or a diverging loss.
+    """
+    cfg = config or TrainConfig()
+    if model not in MODELS:
+        raise ParameterError(f"model {model!r} is unknown; choose one of {', '.join(MODELS)}")
+    if backbone_weights is not None and model != "resnet":
+        raise ParameterError("--backbone-weights applies to --model resnet only")
+    save = Path(save_path) if save_path is not None else None
+    if save is not None:
+        check_output_path(save)
+    ds = load_dataset(data_path)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    mcfg = dict(model_config or {})
+    mcfg["input_size"] = ds.config.input_size
+    mcfg["in_channels"] = 1
+    folds = list(range(cfg.kfold)) if cfg.kfold else [None]
+    t_start = time.perf_counter()
+    results = []
+    total_batches = None
+    done_batches = [0]
+    for fold in folds:
+        tr, va = split_indices(ds, val_split=cfg.val_split, kfold=cfg.kfold,
+                               fold=fold or 0, gap=cfg.gap)
+        seed = cfg.seed + (fold or 0)
+        set_seed(seed)
+        normalizer = _fit_norm(ds, tr, seed)
+        train_set = PairDataset(ds, tr, normalizer, augment=cfg.augment, seed=seed)
+        val_set = PairDataset(ds, va, normalizer) if va.size else None
+        net = build_model(model, mcfg)
+        if backbone_weights is not None:
+            load_backbone_weights(net, backbone_weights)
+        trainer = Trainer(net, train_set, val_set, dataclasses.replace(cfg, seed=seed))
+        if total_batches is None:
+            total_batches = trainer.batches_per_epoch * cfg.epochs * len(folds)
+        best = {"loss": math.inf, "epoch": 0, "payload": None}
+
+        def payload(tr_: Trainer) -> dict:
+            return {
+                "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                "model_name": model,
+                "model_config": dataclasses.asdict(net.config),
+                "model": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+                "normalisation": normalizer.to_dict(),
+                "pair_config": dataclasses.asdict(ds.config),
+                "train_config": dataclasses.asdict(cfg),
+                "dataset": {"path": str(ds.root), "num_samples": len(ds),
+                            "train_samples": int(tr.size), "val_samples": int(va.size),
+                            "videos": [v["video_name"] for v in ds.videos]},
+                "fold": fold, "epoch": tr_.epoch, "best_val": best["loss"],
+                "metrics": tr_.history[-1] if tr_.history else {},
+                "history": tr_.history,
+                "backbone_weights": None if backbone_weights is None else str(backbone_weights),
+            }
+
+        def on_batch(event: str, tr_: Trainer) -> None:
+            if event == "batch_end":
+                done_batches[0] += 1
+                report(progress, done_batches[0], total_batches)
+
+        def on_epoch_end(event: str, tr_: Trainer) -> None:
+            if event != "epoch_end":
+                return
+            rec = tr_.last
+            score = (rec["val"] or rec["train"])["loss"]
+            if score < best["loss"]:
+                best.update(loss=score, epoch=tr_.epoch)
+                best["payload"] = payload(tr_)
+                if save is not None and fold is None:
+                    save_checkpoint(save, best["payload"])
+            if save is not None and fold is None:
+                last = payload(tr_)
+                last.update(optimizer_state=tr_.state(), best_epoch=best["epoch"],
+                            best_payload_epoch=best["epoch"])
+                save_checkpoint(_last_path(save), last)
+            if on_epoch is not None:
+                on_epoch(dict(rec, fold=fold))
+
+        trainer.callbacks += [on_batch, on_epoch_end]
+        if resume and fold is None:
+            rpath = _last_path(save) if resume is True and save is not None else Path(resume) \
+                if resume is not True else None
+            if rpath is None:
+                raise ParameterError("--resume needs --save-model (or a checkpoint path)")
+            _, ck = load_checkpoint(rpath)
+            if ck.get("model_name") != model:
+                raise ModelError(f"cannot resume {model!r} from a {ck.get('model_name')!r} "
+                                 f"checkpoint {str(rpath)!r}")
+            net.load_state_dict(ck["model"])
+            normalizer = PairNormalizer.from_dict(ck["normalisation"])
+            train_set.normalizer = normalizer
+            if val_set is not None:
+                val_set.normalizer = normalizer
+            if "optimizer_state" not in ck:
+                raise ModelError(f"{str(rpath)!r} holds no optimizer state; resume from the "
+                                 "'.last.pt' file written beside --save-model")
+            trainer.load_state(ck["optimizer_state"])
+            best.update(loss=float(ck.get("best_val", math.inf)), epoch=int(ck.get("best_epoch", 0)))
+            if save is not None and save.is_file():
+                try:
+                    best["payload"] = load_checkpoint(save)[1]
+                except (ModelError, InputFileError):
+                    best["payload"] = None
+            done_batches[0] = trainer.batches_per_epoch * trainer.epoch
+        trainer.fit()
+        if best["payload"] is None:
+            best["payload"] = payload(trainer)
+        results.append({"fold": fold, "best": best, "history": trainer.history,
+                        "val": best["payload"]["metrics"].get("val")})
+    seconds = time.perf_counter() - t_start
+    chosen = min(results, key=lambda r: r["best"]["loss"])
+    ck = chosen["best"]["payload"]
+    ck["seconds"] = seconds
+    fold_summary = [{"fold": r["fold"], "best_epoch": r["best"]["epoch"],
+                     "val": r["val"]} for r in results] if cfg.kfold else []
+    if cfg.kfold:
+        ck["folds"] = fold_summary
+    if save is not None:
+        save_checkpoint(save, ck)
+        with atomic_path(save.with_name(save.stem + ".json")) as tmp:
+            tmp.write_text(json.dumps(_summary(ck, seconds), indent=2, default=float) + "\n")
+    net = build_model(model, ck["model_config"])
+    net.load_state_dict(ck["model"])
+    net.eval()
+    return TrainResult(model=net, checkpoint=ck, history=chosen["history"],
+                       best_epoch=chosen["best"]["epoch"], folds=fold_summary, seconds=seconds,
+                       path=save)
+
+
+def _fit_norm(ds: Dataset, train_idx: np.ndarray, seed: int) -> PairNormalizer:
+    """Fit the normalisation on (a sample of) the training samples only."""
+    rng = np.random.default_rng(seed)
+    take = train_idx if train_idx.size <= 4096 else np.sort(rng.choice(train_idx, 4096,
+                                                                        replace=False))
+    return PairNormalizer.fit(np.asarray(ds.pairs[take]))
+
+
+def _summary(ck: dict, seconds: float) -> dict:
+    """The run's configuration and results, written beside the checkpoint (minGPT)."""
+    return {"model_name": ck["model_name"], "model_config": ck["model_config"],
+            "train_config": ck["train_config"], "pair_config": ck["pair_config"],
+            "normalisation": ck["normalisation"], "dataset": ck["dataset"],
+            "best_epoch": ck["epoch"], "best_val": ck["best_val"], "metrics": ck["metrics"],
+            "folds": ck.get("folds", []), "seconds": seconds,
+            "history": [{"epoch": h["epoch"], "lr": h["lr"], "seconds": h["seconds"],
+                         "train": h["train"], "val": h["val"]} for h in ck.get("history", [])]}
+

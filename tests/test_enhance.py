@@ -1,0 +1,390 @@
+"""Tests of the hybrid enhancer: model, chunked inference, losses, training, shipped checkpoint."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from visualmic._errors import (  # noqa: E402
+    InputFileError,
+    ModelError,
+    ParameterError,
+    VisualMicWarning,
+)
+from visualmic.cli import main  # noqa: E402
+from visualmic.learn.enhance import (  # noqa: E402
+    Enhancer,
+    EnhancerConfig,
+    EnhancerNet,
+    default_checkpoint,
+    load_enhancer,
+    save_checkpoint,
+)
+from visualmic.learn.enhance_train import (  # noqa: E402
+    TRAINING_TEXTURES,
+    TRAINING_VOICES,
+    VALIDATION_TEXTURES,
+    ExampleSampler,
+    TrainConfig,
+    band_si_sdr,
+    clean_sound,
+    random_music,
+    si_sdr,
+    train_enhancer,
+)
+from visualmic.metrics import snr  # noqa: E402
+
+RATE = 2200.0
+TINY = EnhancerConfig(front_channels=2, channels=8, hidden=16, dilations=(1, 2))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(2024)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Small tensors: one thread is faster, and much faster on a busy machine.
+    from visualmic.learn.enhance import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
+def _scrambled(config=None, seed=0) -> EnhancerNet:
+    """A model with random (non-identity) weights."""
+    torch.manual_seed(seed)
+    model = EnhancerNet(config or EnhancerConfig())
+    with torch.no_grad():
+        model.out.weight.normal_(0, 0.3)
+        model.out.bias.normal_(0, 1.0)
+    return model.eval()
+
+
+def _melody_clip(amplitude, sigma, size=64, seconds=1.5, seed=3):
+    """Render and recover a small melody video; return (classical signal, true motion)."""
+    from visualmic.denoise import highpass
+    from visualmic.pipeline import recover
+    from visualmic.synth import make_audio, make_texture, render_frames
+
+    clean = make_audio("melody", rate=RATE, duration=seconds, seed=seed)
+    tex = make_texture((size + 40, size + 40), kind="noise", seed=seed)
+    frames = np.concatenate(list(render_frames(tex, amplitude * clean, direction=20.0,
+                                               size=size, noise_sigma=sigma, seed=seed)))
+    rec = recover(frames, fps=RATE)
+    return frames, highpass(rec.motion, RATE, cutoff=20.0), amplitude * clean
+
+
+# --------------------------------------------------------------------------- model
+
+
+def test_shapes_and_mask_range():
+    model = _scrambled()
+    F = model.config.n_bins
+    feats = torch.randn(3, F, 50)
+    with torch.no_grad():
+        mask = model(feats)
+    assert mask.shape == (3, F, 50)
+    assert float(mask.min()) >= 0.0 and float(mask.max()) <= model.config.mask_max + 1e-6
+    with torch.no_grad():
+        assert model.enhance(torch.randn(2, 3000)).shape == (2, 3000)
+    assert model.config.n_bins == 65
+    assert model.context == 2 + sum(model.config.dilations)
+
+
+def test_untrained_model_is_the_identity(rng):
+    # The last layer starts at mask = 1: STFT -> ISTFT reconstructs the input.
+    x = rng.standard_normal(4000)
+    out = Enhancer(EnhancerNet())(x, RATE)
+    np.testing.assert_allclose(out, x, atol=1e-4 * np.abs(x).max())
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 40, 1000])
+def test_chunked_equals_whole(rng, chunk):
+    cfg = EnhancerConfig(front_channels=2, channels=8, hidden=16, dilations=(1, 4, 8))
+    model = _scrambled(cfg)
+    x = torch.from_numpy(rng.standard_normal((2, 6000)).astype(np.float32))
+    with torch.no_grad():
+        whole = model.enhance(x)
+        parts = model.enhance(x, chunk_frames=chunk)
+    assert not torch.allclose(whole, x, atol=1e-3)  # the model does something
+    torch.testing.assert_close(parts, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_enhancer_chunk_seconds_does_not_change_the_result(rng):
+    enh = Enhancer(_scrambled())
+    x = rng.standard_normal(9000)
+    np.testing.assert_allclose(enh(x, RATE, chunk_seconds=0.3), enh(x, RATE, chunk_seconds=None),
+                               atol=1e-5 * np.abs(x).max())
+
+
+def test_scale_invariance(rng):
+    enh = Enhancer(_scrambled())
+    x = rng.standard_normal(5000)
+    a = enh(x, RATE)
+    for c in (1e-6, 3.0, -2.0):
+        np.testing.assert_allclose(enh(c * x, RATE), c * a, rtol=1e-4, atol=1e-4 * abs(c))
+
+
+def test_noise_floor_of_white_noise(rng):
+    # For white noise of variance s2 every bin's mean power is s2 * sum(window^2).
+    model = EnhancerNet()
+    s2 = 4.0
+    x = torch.from_numpy(rng.normal(0, math.sqrt(s2), (1, 40000)).astype(np.float32))
+    spec = model.stft(x)
+    power = spec.real**2 + spec.imag**2
+    floor = model.noise_floor(power)[0, 5:-5, 0]  # interior bins (DC and Nyquist are real)
+    expected = s2 * float((model.window**2).sum())
+    np.testing.assert_allclose(floor.numpy(), expected, rtol=0.12)
+    feats = model.features(power, model.noise_floor(power))
+    # features are a-posteriori SNRs in units of 10 dB; E[10 log10 Exp(1)] = -2.51 dB
+    assert float(feats[0, 5:-5].mean()) * 10 == pytest.approx(-2.51, abs=0.6)
+
+
+def test_other_rate_is_resampled_with_a_warning(rng):
+    enh = Enhancer(EnhancerNet())
+    x = rng.standard_normal(8800)
+    with pytest.warns(VisualMicWarning, match="trained at 2200 Hz"):
+        out = enh(x, 4400.0)
+    assert out.shape == x.shape
+    np.testing.assert_allclose(out, x, atol=1e-3 * np.abs(x).max())  # identity model
+
+
+def test_bad_inputs():
+    enh = Enhancer(EnhancerNet())
+    with pytest.raises(ParameterError, match="at least 128"):
+        enh(np.ones(100), RATE)
+    with pytest.raises(ParameterError, match="rate"):
+        enh(np.ones(1000), 0.0)
+    with pytest.raises(ParameterError, match="NaN"):
+        enh(np.full(1000, np.nan), RATE)
+    with pytest.raises(ParameterError, match="shape"):
+        enh(np.ones((2, 1000)), RATE)
+    np.testing.assert_array_equal(enh(np.zeros(1000), RATE), 0.0)
+    with pytest.raises(ParameterError, match="multiple of hop"):
+        EnhancerConfig(n_fft=100, hop=32)
+    with pytest.raises(ParameterError, match="noise_quantile"):
+        EnhancerConfig(noise_quantile=1.5)
+    with pytest.raises(ParameterError, match="front_kernel"):
+        EnhancerConfig(front_kernel=(4, 3))
+    with pytest.raises(ParameterError, match="chunk_frames"):
+        _scrambled().enhance(torch.randn(1, 3000), chunk_frames=-1)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip(tmp_path, rng):
+    model = _scrambled(TINY, seed=5)
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, extra={"step": 12, "metrics": {"gain_db": 1.5}})
+    enh = load_enhancer(path)
+    assert enh.config == TINY and enh.info["step"] == 12
+    x = rng.standard_normal(3000)
+    np.testing.assert_array_equal(enh(x, RATE), Enhancer(model)(x, RATE))
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(InputFileError, match="not found"):
+        load_enhancer(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(ModelError, match="cannot read enhancer checkpoint"):
+        load_enhancer(bad)
+    other = tmp_path / "other.pt"
+    torch.save({"model": {}}, other)
+    with pytest.raises(ModelError, match="not a visualmic enhancer checkpoint"):
+        load_enhancer(other)
+    wrong = tmp_path / "wrong.pt"
+    save_checkpoint(wrong, EnhancerNet(TINY))
+    ckpt = torch.load(wrong, weights_only=True)
+    ckpt["model_config"]["channels"] = 12  # weights no longer fit
+    torch.save(ckpt, wrong)
+    with pytest.raises(ModelError, match="does not match the model"):
+        load_enhancer(wrong)
+
+
+# --------------------------------------------------------------------------- losses and data
+
+
+def test_si_sdr_and_the_least_squares_snr(rng):
+    t = rng.standard_normal(3000)
+    e = 0.7 * t + 0.2 * rng.standard_normal(3000)
+    rho = np.dot(e, t) / np.sqrt(np.dot(e, e) * np.dot(t, t))
+    got = float(si_sdr(torch.from_numpy(e)[None], torch.from_numpy(t)[None])[0])
+    assert got == pytest.approx(10 * np.log10(rho**2 / (1 - rho**2)), abs=1e-6)
+    # the project's SNR (LS scale) is a monotonic function of it
+    assert 10 * np.log10(1 + 10 ** (got / 10)) == pytest.approx(snr(e, t), abs=1e-6)
+    got_band = float(band_si_sdr(torch.from_numpy(e)[None], torch.from_numpy(t)[None],
+                                 rate=RATE)[0])
+    assert got_band == pytest.approx(got, abs=0.5)  # white: the band changes little
+    assert float(si_sdr(torch.from_numpy(-3 * t)[None], torch.from_numpy(t)[None])[0]) > 60
+
+
+def test_random_music_is_deterministic_and_tonal():
+    a = random_music(RATE, 4400, np.random.default_rng(1))
+    b = random_music(RATE, 4400, np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
+    assert np.max(np.abs(a)) == pytest.approx(1.0)
+    # Tonal: most power in few spectral lines.
+    p = np.sort(np.abs(np.fft.rfft(a)) ** 2)[::-1]
+    assert p[: p.size // 20].sum() > 0.8 * p.sum()
+
+
+def test_training_and_validation_content_are_disjoint():
+    from visualmic.synth import _SPEECH_TEXTS, _SPEECH_VOICES
+
+    assert not set(TRAINING_TEXTURES) & set(VALIDATION_TEXTURES) - {"noise"}
+    assert not set(TRAINING_VOICES) & set(_SPEECH_VOICES)
+    assert all("+f3" not in v and "+m3" not in v for v in TRAINING_VOICES)
+    from visualmic.learn.enhance_train import TRAINING_TEXTS
+
+    assert not set(TRAINING_TEXTS) & set(_SPEECH_TEXTS)
+
+
+@pytest.mark.parametrize("kind", ["music", "melody", "other"])
+def test_clean_sound_kinds(kind):
+    y, info = clean_sound(kind, rate=RATE, duration=0.5, rng=np.random.default_rng(0))
+    assert y.shape == (1100,) and info["kind"] == kind
+    assert np.max(np.abs(y)) == pytest.approx(1.0)
+    with pytest.raises(ParameterError, match="kind"):
+        clean_sound("noise", rate=RATE, duration=0.5, rng=np.random.default_rng(0))
+
+
+def test_sampler_mixes_at_the_requested_snr(rng):
+    cfg = TrainConfig(batch_size=6, segment=0.5, clip_seconds=1.0, render_seconds=1.0,
+                      snr_db=(10.0, 10.0), snr_db_wide=(10.0, 10.0))
+    clips = rng.standard_normal((5, 2200)).astype(np.float32)
+    noises = [rng.standard_normal(2200).astype(np.float32) for _ in range(3)]
+    sampler = ExampleSampler(clips, noises, cfg)
+    x, t = sampler.batch(3)
+    assert x.shape == t.shape == (6, 1100)
+    got = [snr(xi.double().numpy(), ti.double().numpy(), rate=RATE, band=(80, 1000))
+           for xi, ti in zip(x, t)]
+    # LS-scaled SNR of x against t at a 10 dB mixture: 10 log10(10) ~ 10 dB (+ a little)
+    assert np.allclose(got, 10.0, atol=1.0)
+    x2, _ = sampler.batch(3)
+    torch.testing.assert_close(x, x2)  # a step's batch is reproducible (resume)
+
+
+def test_train_config_validation():
+    with pytest.raises(ParameterError, match="steps"):
+        TrainConfig(steps=0)
+    with pytest.raises(ParameterError, match="segment"):
+        TrainConfig(segment=5.0)
+    with pytest.raises(ParameterError, match="seed"):
+        TrainConfig(seed=-1)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_short_training_run_improves_validation_loss(tmp_path):
+    cfg = TrainConfig(steps=30, batch_size=4, segment=0.5, learning_rate=5e-3, warmup=3,
+                      val_every=15, n_speech=0, n_music=6, n_other=2, clip_seconds=1.0,
+                      n_renders=2, render_seconds=1.0, render_sizes=(32, 32), n_val=2,
+                      val_seconds=1.0, val_sizes=(32, 32), seed=3)
+    out = tmp_path / "m.pt"
+    messages = []
+    res = train_enhancer(out, cache=tmp_path / "cache", config=cfg, model_config=TINY,
+                         log=messages.append)
+    assert res.step == 30
+    losses = [h["loss"] for h in res.history]
+    assert res.history[0]["step"] == 0 and len(losses) == 3
+    assert losses[-1] < losses[0] - 0.1
+    assert out.is_file() and (tmp_path / "m.pt.state").is_file()
+    assert load_enhancer(out).config == TINY
+    assert any("render" in m for m in messages)
+
+    # resume continues from the state file, with the stored settings
+    cfg2 = TrainConfig(**{**cfg.__dict__, "steps": 36})
+    state = torch.load(tmp_path / "m.pt.state", weights_only=True)
+    state["train_config"]["steps"] = 36
+    torch.save(state, tmp_path / "m.pt.state")
+    res2 = train_enhancer(out, cache=tmp_path / "cache", config=cfg2, resume=True)
+    assert res2.step == 36
+    assert res2.history[: len(res.history)] == res.history
+
+    with pytest.raises(ParameterError, match="cannot resume"):
+        train_enhancer(tmp_path / "other.pt", cache=tmp_path / "cache", config=cfg, resume=True)
+
+
+# --------------------------------------------------------------------------- the shipped model
+
+
+needs_shipped = pytest.mark.skipif(not default_checkpoint().is_file(),
+                                   reason="no shipped enhancer checkpoint")
+
+
+@needs_shipped
+def test_shipped_checkpoint_improves_snr_on_a_synthetic_clip():
+    enh = load_enhancer()
+    assert enh.config.rate == RATE
+    _, y, motion = _melody_clip(0.01, 2.0)
+    raw = snr(y, motion, rate=RATE, band=(80, 1000), max_lag=3)
+    enhanced = snr(enh(y, RATE), motion, rate=RATE, band=(80, 1000), max_lag=3)
+    assert enhanced > raw + 2.0, (raw, enhanced)
+
+
+@needs_shipped
+def test_recover_with_enhance(tmp_path):
+    from visualmic.pipeline import recover
+
+    frames, y, motion = _melody_clip(0.01, 2.0, seconds=1.0)
+    plain = recover(frames, fps=RATE)
+    enhanced = recover(frames, fps=RATE, enhance=True)
+    assert enhanced.params["enhance"] == str(default_checkpoint())
+    assert plain.params["enhance"] is None
+    s_plain = snr(plain.audio, motion, rate=RATE, band=(80, 1000), max_lag=3)
+    s_enh = snr(enhanced.audio, motion, rate=RATE, band=(80, 1000), max_lag=3)
+    assert s_enh > s_plain + 2.0
+    np.testing.assert_array_equal(plain.motion, enhanced.motion)
+
+    # through the command line
+    video = tmp_path / "v.npy"
+    np.save(video, frames)
+    out = tmp_path / "out.wav"
+    assert main(["recover", str(video), "--fps", "2200", "-o", str(out), "--enhance", "-q"]) == 0
+    assert out.is_file()
+
+
+def test_recover_enhance_errors(tmp_path, capsys):
+    from visualmic.pipeline import recover
+
+    frames = np.random.default_rng(0).normal(128, 30, (50, 32, 32)).astype(np.float32)
+    with pytest.raises(ParameterError, match="enhance=3"):
+        recover(frames, fps=RATE, enhance=3)
+    with pytest.raises(InputFileError, match="not found"):
+        recover(frames, fps=RATE, enhance=tmp_path / "missing.pt")
+    video = tmp_path / "v.npy"
+    np.save(video, frames)
+    code = main(["recover", str(video), "--fps", "2200", "-o", str(tmp_path / "o.wav"),
+                 f"--enhance={tmp_path / 'missing.pt'}"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "not found" in err and len(err.splitlines()) == 1
+
+
+def test_cli_train_enhancer_resume_without_state(tmp_path, capsys):
+    code = main(["train-enhancer", "-o", str(tmp_path / "m.pt"), "--cache", str(tmp_path),
+                 "--resume", "-q"])
+    assert code == 2
+    assert "cannot resume" in capsys.readouterr().err
+
+
+def test_recover_without_enhance_does_not_import_torch(tmp_path):
+    code = (
+        "import sys, numpy as np, visualmic\n"
+        "f = np.random.default_rng(0).normal(128, 30, (40, 32, 32)).astype(np.float32)\n"
+        "visualmic.recover(f, fps=2200.0)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
