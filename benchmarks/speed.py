@@ -8,6 +8,8 @@ one in a fresh subprocess so that its peak memory is its own:
 * ``decode``: decoding only (``VideoReader.chunks``), the ceiling for the others;
 * ``phase``: ``visualmic.recover(method="phase")``;
 * ``fast``: ``visualmic.recover(method="fast")``;
+* ``phase-mem``, ``pyrtools-mem``: the two methods alone on frames decoded beforehand
+  (the decoder's cost, which bounds every end-to-end ratio, left out);
 * ``pyrtools``: a straightforward per-frame implementation of the same method:
   ``pyrtools.pyramids.SteerablePyramidFreq(frame, height=2, order=3, is_complex=True)``
   for every frame, then the same amplitude²-weighted phase difference per band in
@@ -128,6 +130,18 @@ def measure(kind: str, video: str, config: str, limit: int | None) -> dict:
     elif kind == "pyrtools":
         frames = (f for c in reader.chunks(128) for f in c)
         n = pyrtools_signals(frames, highpass=highpass, shape=reader.shape).shape[1]
+    elif kind in ("phase-mem", "pyrtools-mem"):  # the method alone, frames already decoded
+        from visualmic.motion import PhaseMotion
+        from visualmic.pyramid import SteerablePyramid
+
+        frames = reader.read()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        if kind == "phase-mem":
+            pyr = SteerablePyramid(reader.shape, scales=2, orientations=4, highpass=highpass)
+            motion = PhaseMotion(pyr, frames[0])
+            n = sum(motion(frames[i : i + 128]).shape[1] for i in range(0, len(frames), 128))
+        else:
+            n = pyrtools_signals(iter(frames), highpass=highpass, shape=reader.shape).shape[1]
     else:
         raise SystemExit(f"unknown measurement {kind}")
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -216,20 +230,24 @@ def main(argv=None) -> int:
             for kind in ("phase", "fast"):
                 res[kind] = run_sub(kind, str(video), config)
             res["pyrtools"] = run_sub("pyrtools", str(video), config, n_pyr)
+            res["phase-mem"] = run_sub("phase-mem", str(video), config)
+            res["pyrtools-mem"] = run_sub("pyrtools-mem", str(video), config, n_pyr)
             rows.append((size, config, res))
             print(f"\n{size}x{size}, {config} ({res['phase']['frames']} frames; pyrtools on "
                   f"{res['pyrtools']['frames']})")
             print(f"  {'':10s} {'frames/s':>10s} {'per CPU-s':>10s} {'peak RSS':>10s}")
-            for kind in ("decode", "phase", "fast", "pyrtools"):
+            for kind in ("decode", "phase", "fast", "pyrtools", "phase-mem", "pyrtools-mem"):
                 r = res[kind]
                 print(f"  {kind:10s} {r['fps']:10.0f} {r['cpu_fps']:10.0f} "
                       f"{r['maxrss_mb']:8.0f} MB")
             fd = res["fast"]["fps"] / res["decode"]["fps"]
             pp = res["phase"]["fps"] / res["pyrtools"]["fps"]
             pp_cpu = res["phase"]["cpu_fps"] / res["pyrtools"]["cpu_fps"]
-            print(f"  fast / decode = {fd:.2f}   phase / pyrtools = {pp:.1f}x "
-                  f"(per CPU-s {pp_cpu:.1f}x)   fast = {res['fast']['fps']:.0f} frames/s "
+            pm = res["phase-mem"]["fps"] / res["pyrtools-mem"]["fps"]
+            print(f"  fast / decode = {fd:.2f}   fast = {res['fast']['fps']:.0f} frames/s "
                   f"({res['fast']['fps'] / 2200:.2f}x real time at 2200 fps)")
+            print(f"  phase / pyrtools = {pp:.1f}x from the file (per CPU-s {pp_cpu:.1f}x), "
+                  f"{pm:.1f}x on decoded frames")
     worst = check_same_method(str(out / f"speed{args.sizes[0]}.mkv"))
     print(f"\npyrtools reference vs visualmic phase method (full bands): max difference "
           f"{100 * worst:.3f}% of each band's peak")

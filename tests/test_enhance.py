@@ -304,11 +304,7 @@ def test_short_training_run_improves_validation_loss(tmp_path):
     assert any("render" in m for m in messages)
 
     # resume continues from the state file, with the stored settings
-    cfg2 = TrainConfig(**{**cfg.__dict__, "steps": 36})
-    state = torch.load(tmp_path / "m.pt.state", weights_only=True)
-    state["train_config"]["steps"] = 36
-    torch.save(state, tmp_path / "m.pt.state")
-    res2 = train_enhancer(out, cache=tmp_path / "cache", config=cfg2, resume=True)
+    res2 = train_enhancer(out, cache=tmp_path / "cache", resume=True, steps=36)
     assert res2.step == 36
     assert res2.history[: len(res.history)] == res.history
 

@@ -373,7 +373,7 @@ def _range_signals(job: _Job, lo: int, hi: int | None, ref: np.ndarray,
                                highpass=job.highpass_bands, dtype=np.dtype(job.dtype))
         est = motion_estimator(pyr, ref, method=job.method, device=job.device)
         pieces, pending, n = [], [], 0
-        for chunk in prefetch(reader.chunks(job.chunk_size)):
+        for chunk in prefetch(reader.chunks(job.chunk_size), depth=1):
             if lo == 0 and job.reference > job.chunk_size and n == 0:
                 # The single-process pipeline processes its first chunks as one batch
                 # until it holds the reference frames: do the same.
@@ -502,6 +502,7 @@ def band_signals(reader, pyramid, *, reference: int = 1, method: str = "phase",
         per_task = frames_per_task or max(8 * chunk_size, math.ceil(total / (4 * n_workers)))
         ranges = _ranges(total, chunk=chunk_size, first=first_len, per_task=per_task)
         ref_f = c.scatter(ref, broadcast=True)
+        job_f = c.scatter(job, broadcast=True)  # the frame index is sent once per worker
         futures = []
         for j, (lo, hi) in enumerate(ranges):
             last = j == len(ranges) - 1
@@ -509,7 +510,7 @@ def band_signals(reader, pyramid, *, reference: int = 1, method: str = "phase",
             if in_memory:
                 data = c.scatter(np.ascontiguousarray(
                     src._arr[reader.start + lo : reader.start + hi]))
-            futures.append(c.submit(_range_signals, job, lo, None if last else hi, ref_f, data,
+            futures.append(c.submit(_range_signals, job_f, lo, None if last else hi, ref_f, data,
                                     pure=False))
         done = 0
         index_of = {f.key: j for j, f in enumerate(futures)}
@@ -521,7 +522,7 @@ def band_signals(reader, pyramid, *, reference: int = 1, method: str = "phase",
             done += results[j][1]
             report(progress, done, total)
     messages: list[str] = []
-    for j, ((lo, hi), (sig, n, (msgs, warned))) in enumerate(zip(ranges, results)):
+    for j, ((lo, hi), (_, n, (msgs, warned))) in enumerate(zip(ranges, results)):
         if j < len(ranges) - 1 and n != hi - lo:
             raise VideoError(
                 f"frames {reader.start + lo}..{reader.start + hi} of {reader!r} decoded to {n} "

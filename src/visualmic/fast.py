@@ -58,6 +58,8 @@ __all__ = [
 #: Motion estimators accepted by :func:`motion_estimator` (and ``recover(method=...)``).
 METHODS = ("phase", "fast", "auto")
 
+_BATCH = 32  # frames per matrix product (a reused buffer of 32 frames)
+
 #: Default largest phase excursion (radians) caused by the motion in any band for which
 #: the linear estimate is trusted (about 0.1 px at the finest bands of sharp textures).
 MAX_PHASE = 0.25
@@ -129,6 +131,7 @@ class FastMotion:
         self.large_chunks = 0
         self.messages: list[str] = []
         self.warned: list[str] = []  # the messages issued as warnings
+        self._work = None  # reused buffer for (frames - reference)
         self._device = None
         if device is not None:
             self._device = _TorchLinear(self.kernels, self.reference, device)
@@ -156,11 +159,19 @@ class FastMotion:
             s = self._device(frames)
         else:
             flat = frames.reshape(len(frames), -1)
-            # Subtracting the reference first keeps the float32 products small (the
-            # kernels sum to zero against the reference), so the float32 GEMM loses
-            # nothing.
-            work = np.subtract(flat, self.reference.reshape(1, -1), dtype=np.float32)
-            s = np.matmul(work, self.kernels).T.astype(np.float64)
+            ref = self.reference.reshape(1, -1)
+            s = np.empty((self.n_bands, len(frames)))
+            if self._work is None:
+                self._work = np.empty((_BATCH, flat.shape[1]), np.float32)
+            with single_blas_thread():
+                for t0 in range(0, len(frames), _BATCH):
+                    part = flat[t0 : t0 + _BATCH]
+                    work = self._work[: len(part)]
+                    # Subtracting the reference first keeps the float32 products small
+                    # (the kernels sum to zero against the reference): the float32
+                    # product loses nothing.
+                    np.subtract(part, ref, out=work, dtype=np.float32)
+                    s[:, t0 : t0 + len(part)] = (work @ self.kernels).T
         # A uniform phase shift theta gives sin(theta): undo it to third order.
         s += s**3 / 6.0
         return s
@@ -187,7 +198,8 @@ class FastMotion:
         if not np.any(rms > 0):
             return 0.0
         z = s / np.where(rms > 0, rms, 1.0)
-        u = np.linalg.svd(z, full_matrices=False)[2][0]
+        with single_blas_thread():
+            u = np.linalg.svd(z, full_matrices=False)[2][0]
         return float(np.max(np.abs(np.outer(s @ u, u))))
 
     def deviation(self, frames: np.ndarray, signals: np.ndarray, *, probes: int = 2) -> float:
@@ -469,6 +481,82 @@ class TorchPhaseMotion:
 # --------------------------------------------------------------------------- threading
 
 
+def _openblas_controls() -> list:
+    """``(get, set)`` thread-count functions of the OpenBLAS libraries loaded (maybe none)."""
+    global _BLAS_CONTROLS
+    if _BLAS_CONTROLS is not None:
+        return _BLAS_CONTROLS
+    import ctypes
+    import glob
+    import os
+
+    found = []
+    paths = set()
+    try:  # Linux: the libraries mapped into this process
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 6 and "openblas" in os.path.basename(parts[-1]).lower():
+                    paths.add(parts[-1])
+    except OSError:  # elsewhere: the copy bundled with NumPy, if any
+        base = os.path.dirname(np.__file__)
+        for pattern in ("../numpy.libs/*openblas*", ".dylibs/*openblas*"):
+            paths.update(glob.glob(os.path.join(base, pattern)))
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    found.append((get, put))
+                    break
+            else:
+                continue
+            break
+    _BLAS_CONTROLS = found
+    return found
+
+
+_BLAS_CONTROLS = None
+_BLAS_LOCK = threading.Lock()
+
+
+class single_blas_thread:
+    """Context manager: OpenBLAS computes on one thread inside (restored on exit).
+
+    While a video is decoded on another thread, a multi-threaded BLAS call on two
+    cores makes its threads wait for the decoder (OpenBLAS threads spin while they
+    wait): measured here, the fast estimator's matrix products then cost ten times
+    the CPU time. Small products gain nothing from threads anyway. A no-op where
+    the BLAS is not OpenBLAS.
+    """
+
+    def __enter__(self):
+        self._saved = []
+        controls = _openblas_controls()
+        if controls:
+            _BLAS_LOCK.acquire()
+            for get, put in controls:
+                n = int(get())
+                self._saved.append((put, n))
+                if n != 1:
+                    put(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved:
+            for put, n in self._saved:
+                if n != 1:
+                    put(n)
+            _BLAS_LOCK.release()
+        return False
+
+
+
 _DONE = object()
 
 
@@ -588,12 +676,13 @@ def combine_long(signals: np.ndarray, *, max_lag: int = 10, weighting: str = "ml
     if not isinstance(blocks, (int, np.integer)) or not 1 <= blocks <= window // 32:
         raise ParameterError(f"blocks={blocks!r} must be an integer from 1 to window/32")
     n, T = s.shape
-    if T <= window:
-        return combine_bands(s, max_lag=max_lag, weighting=weighting)
-    length = window // blocks
-    starts = np.linspace(0, T - length, blocks).round().astype(int)
-    excerpt = np.concatenate([s[:, a : a + length] for a in starts], axis=1)
-    comb = combine_bands(excerpt, max_lag=max_lag, weighting=weighting)
+    with single_blas_thread():  # small products: threads only add overhead
+        if T <= window:
+            return combine_bands(s, max_lag=max_lag, weighting=weighting)
+        length = window // blocks
+        starts = np.linspace(0, T - length, blocks).round().astype(int)
+        excerpt = np.concatenate([s[:, a : a + length] for a in starts], axis=1)
+        comb = combine_bands(excerpt, max_lag=max_lag, weighting=weighting)
     y = np.zeros(T)
     for b in range(n):
         band = np.asarray(s[b], dtype=np.float64)

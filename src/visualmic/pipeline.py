@@ -327,20 +327,24 @@ def recover(
         pieces, n_done, motion = [dsig.signals], dsig.n_frames, dsig
         chunks = ()
     else:  # decode on a background thread, overlapped with the computation
-        chunks = prefetch(reader.chunks(int(chunk_size), progress=progress))
-    for chunk in chunks:
-        if motion is None:
-            pending.append(chunk)
-            have = sum(len(c) for c in pending)
-            if have < reference:
-                continue
-            first = np.concatenate(pending) if len(pending) > 1 else pending[0]
-            ref = first[:reference].astype(np.float64).mean(axis=0)
-            motion = motion_estimator(pyr, ref, method=method, device=device)
-            chunk = first
-            pending = []
-        pieces.append(motion(chunk))
-        n_done += len(chunk)
+        chunks = prefetch(reader.chunks(int(chunk_size), progress=progress), depth=1)
+    try:
+        for chunk in chunks:
+            if motion is None:
+                pending.append(chunk)
+                have = sum(len(c) for c in pending)
+                if have < reference:
+                    continue
+                first = np.concatenate(pending) if len(pending) > 1 else pending[0]
+                ref = first[:reference].astype(np.float64).mean(axis=0)
+                motion = motion_estimator(pyr, ref, method=method, device=device)
+                chunk = first
+                pending = []
+            pieces.append(motion(chunk))
+            n_done += len(chunk)
+    finally:  # stop the decoding thread, also when the estimator fails
+        if hasattr(chunks, "close"):
+            chunks.close()
     if motion is None and pending:
         first = np.concatenate(pending)
         motion = motion_estimator(pyr, first.astype(np.float64).mean(axis=0), method=method,

@@ -50,7 +50,7 @@ from scipy import signal as ssig
 
 from ._errors import OutputError, ParameterError, VideoError
 from .align import best_lag, combine_bands
-from .fast import METHODS, motion_estimator
+from .fast import METHODS, motion_estimator, single_blas_thread
 from .pyramid import SteerablePyramid
 
 __all__ = [
@@ -79,8 +79,8 @@ def _positive(name: str, value, *, integer: bool = False, allow_none: bool = Fal
     if integer:
         ok = ok and float(value).is_integer()
     if not ok:
-        kind = "integer" if integer else "number"
-        raise ParameterError(f"{name}={value!r} must be a {'non-negative' if allow_zero else 'positive'} {kind}")
+        sign = "non-negative" if allow_zero else "positive"
+        raise ParameterError(f"{name}={value!r} must be a {sign} {'integer' if integer else 'number'}")
     return int(value) if integer else float(value)
 
 
@@ -142,8 +142,9 @@ class Listener:
     Examples
     --------
     >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> frames = rng.normal(128, 20, size=(1200, 32, 32)).astype(np.float32)
+    >>> from visualmic.synth import make_texture, render_frames
+    >>> motion = 0.02 * np.sin(np.arange(1200) * 0.5)
+    >>> frames = np.concatenate(list(render_frames(make_texture((64, 64)), motion, size=32)))
     >>> lis = Listener((32, 32), fps=2200.0)
     >>> out = [lis.push(frames[i:i + 100]) for i in range(0, 1200, 100)]
     >>> sum(len(o) for o in out) + len(lis.flush())
@@ -313,7 +314,8 @@ class Listener:
 
     def _estimate(self, hist: np.ndarray):
         """Combination ``(coefficients, lags)`` from high-passed band signals."""
-        comb = combine_bands(hist, max_lag=self.delay, weighting=self.weighting)
+        with single_blas_thread():
+            comb = combine_bands(hist, max_lag=self.delay, weighting=self.weighting)
         return comb.weights * comb.signs, np.clip(comb.lags, -self.delay, self.delay)
 
     def _combine(self, coef, lags, a: int, e: int, hist=None, start=None) -> np.ndarray:

@@ -43,12 +43,14 @@ def register(subparsers) -> None:
     p.add_argument("--cache", default=None, metavar="DIR",
                    help=f"folder for the cached training data (default {_default_cache()})")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run saved in MODEL.pt.state (its settings are reused)")
+                   help="continue the run saved in MODEL.pt.state (its settings are reused, "
+                   "except --steps)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--time-limit", type=positive_float, default=None, metavar="MIN",
                    help="stop after this many minutes (checkpointed; continue with --resume)")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--steps", type=positive_int, default=4000, help="optimiser steps (default 4000)")
+    g.add_argument("--steps", type=positive_int, default=None,
+                   help="optimiser steps (default 4000; with --resume: train to this many)")
     g.add_argument("--batch-size", type=positive_int, default=16, help="examples per step (default 16)")
     g.add_argument("--learning-rate", type=positive_float, default=2e-3, metavar="LR",
                    help="peak Adam learning rate, cosine schedule (default 2e-3)")
@@ -84,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_path(args.output)
     cache = Path(args.cache) if args.cache else _default_cache()
     cfg = TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        segment=args.segment, val_every=args.val_every, seed=args.seed, rate=args.fps,
+        steps=args.steps or TrainConfig.steps, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, segment=args.segment, val_every=args.val_every,
+        seed=args.seed, rate=args.fps,
         n_speech=args.speech, n_music=args.music, n_other=args.other, n_renders=args.renders,
         n_val=args.val_videos, threads=args.threads,
     )
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     callback, close = progress_bar(args, "train-enhancer", unit="unit")
     try:
-        res = train_enhancer(out, cache=cache, config=cfg, resume=args.resume,
+        res = train_enhancer(out, cache=cache, config=cfg, resume=args.resume, steps=args.steps,
                              time_limit=args.time_limit * 60 if args.time_limit else None,
                              progress=callback, log=log)
     finally:

@@ -54,6 +54,29 @@ def _learn_import():
                          "pip install 'visualmic[learn]' (torch==2.13.0)") from None
 
 
+def _threads(text: str):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--threads {text!r} must be auto or a positive integer")
+    return value
+
+
+def _set_threads(value) -> int:
+    """Set torch's CPU threads (``"auto"``: :func:`visualmic.learn.train.auto_threads`)."""
+    import torch
+
+    from ..learn.train import auto_threads
+
+    n = auto_threads() if value == "auto" else int(value)
+    torch.set_num_threads(n)
+    return n
+
+
 def _tiles(text: str):
     if text in ("auto", "all"):
         return text
@@ -99,8 +122,8 @@ def register(subparsers) -> None:
     g.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
                    help="continue from <save-model stem>.last.pt (or PATH)")
     g.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    g.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="CPU threads for torch (default: torch's choice)")
+    g.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
+                   help="CPU threads for torch (default auto: the idle cores)")
     g = p.add_argument_group("architecture")
     g.add_argument("--fusion", choices=("cross", "late"), default="cross",
                    help="siamese: what each branch sees (default cross)")
@@ -161,8 +184,8 @@ def register(subparsers) -> None:
                    help="ground-truth audio: shown beside the spectrogram and scored")
     g.add_argument("--batch-size", type=positive_int, default=512, help="pairs per pass")
     g.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    g.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="CPU threads for torch")
+    g.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
+                   help="CPU threads for torch (default auto: the idle cores)")
     g.add_argument("--json", action="store_true", help="print a JSON summary")
     add_common(g)
     g.set_defaults(func=run_generate)
@@ -180,11 +203,13 @@ def run_train(args: argparse.Namespace) -> int:
     _learn_import()
     from ..learn.train import TrainConfig, train_model
 
+    threads = _set_threads(args.threads)
+
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, step_size=args.step_size,
                       gamma=args.gamma, weight_decay=args.weight_decay, val_split=args.val_split,
                       gap=args.gap, kfold=args.kfold, augment=args.augment, seed=args.seed,
-                      device=args.device, threads=args.threads)
+                      device=args.device, threads=threads)
     mcfg: dict = {"dropout": args.dropout}
     if args.model == "siamese":
         mcfg["fusion"] = args.fusion
@@ -216,14 +241,15 @@ def run_train(args: argparse.Namespace) -> int:
     ck = res.checkpoint
     summary = {"model": args.model, "save_model": str(res.path), "best_epoch": res.best_epoch,
                "metrics": ck["metrics"], "folds": res.folds, "seconds": res.seconds,
-               "device": args.device}
+               "device": args.device, "threads": threads}
     if args.json:
         print_json(summary)
     else:
         m = ck["metrics"]
         which = "val" if m.get("val") else "train"
         print(f"{res.path}: best epoch {res.best_epoch} ({which} {_fmt(m.get(which))}), "
-              f"{res.seconds:.0f} s on {args.device}")
+              f"{res.seconds:.0f} s on {args.device}"
+              + (f" ({threads} threads)" if args.device == "cpu" else ""))
         for f in res.folds:
             print(f"  fold {f['fold'] + 1}: best epoch {f['best_epoch']}, val {_fmt(f['val'])}")
         if res.folds:
@@ -264,15 +290,12 @@ def default_output(video: str) -> Path:
 def run_generate(args: argparse.Namespace) -> int:
     """Generate audio from a video and write it."""
     _learn_import()
-    import torch
-
     from .._atomic import check_output_path
     from ..io.audio import read_audio, write_audio
     from ..io.video import parse_roi
     from ..learn.generate import generate
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     out = Path(args.output) if args.output else default_output(args.video)
     inputs = tuple(x for x in (args.video, args.truth, args.model_path) if x)
     check_output_path(out, inputs=inputs)

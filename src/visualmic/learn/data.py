@@ -45,16 +45,15 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .._atomic import atomic_path, check_output_path
-from .._errors import InputFileError, ParameterError, VisualMicError
+from .._errors import InputFileError, ParameterError
 from .._progress import ProgressCallback, report
 
 __all__ = [
@@ -880,7 +879,7 @@ def split_indices(dataset: Dataset, *, val_split: float = 0.2, kfold: int = 0, f
     fold : int
         Which fold, ``0 <= fold < kfold``.
     gap : int
-        Frames dropped on each side of every train/validation boundary, so
+        Training frames dropped next to every train/validation boundary, so
         that no training frame neighbours a validation frame (consecutive
         frames at 2 kHz carry almost the same label).
 
@@ -916,13 +915,13 @@ def split_indices(dataset: Dataset, *, val_split: float = 0.2, kfold: int = 0, f
         else:
             train.append(sel)
             continue
-        if v1 - v0 <= 2 * gap or span - (v1 - v0) <= 2 * gap:
+        if v1 - v0 < 1 or span - (v1 - v0) <= 2 * gap:
             raise ParameterError(
                 f"video {row['video_name']!r} has {span} frames: too short for this split with a "
                 f"gap of {gap} frames; use a smaller --val-split/--kfold or longer videos"
             )
-        is_val = (fr >= v0 + (gap if v0 > lo else 0)) & (fr < v1 - (gap if v1 < hi else 0))
-        is_train = (fr < v0 - gap) | (fr >= v1 + gap)
+        is_val = (fr >= v0) & (fr < v1)
+        is_train = (fr < v0 - gap) | (fr >= v1 + gap)  # the gap is taken from training
         train.append(sel[is_train])
         val.append(sel[is_val])
     tr = np.sort(np.concatenate(train)) if train else np.zeros(0, np.int64)

@@ -435,14 +435,11 @@ class Enhancer:
             If the signal is not 1-D and finite, is shorter than one STFT
             window, or ``rate`` is not positive.
         """
-        from ..denoise import _check_audio, resample
+        from .._validate import check_audio, check_rate
+        from ..denoise import resample
 
-        y = np.asarray(_check_audio(signal, "signal"), dtype=np.float64)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) or not (
-            math.isfinite(rate) and rate > 0
-        ):
-            raise ParameterError(f"rate={rate!r} must be a positive number of Hz")
-        rate = float(rate)
+        y = np.asarray(check_audio(signal, "signal"), dtype=np.float64)
+        rate = check_rate(rate)
         cfg = self.config
         if y.size < cfg.n_fft:
             raise ParameterError(

@@ -936,6 +936,7 @@ def train_enhancer(
     config: TrainConfig | None = None,
     model_config: EnhancerConfig | None = None,
     resume: bool = False,
+    steps: int | None = None,
     time_limit: float | None = None,
     progress: ProgressCallback | None = None,
     log=None,
@@ -960,6 +961,9 @@ def train_enhancer(
         Architecture (default :class:`~visualmic.learn.enhance.EnhancerConfig`).
     resume : bool, optional
         Continue from ``<output>.state``.
+    steps : int, optional
+        Override ``config.steps`` (on ``resume``, to train a finished run
+        longer; the cosine schedule is stretched to the new length).
     time_limit : float, optional
         Stop (after a validation and checkpoint) once this many seconds have
         passed; the run can be resumed later.
@@ -993,6 +997,8 @@ def train_enhancer(
         cfg = TrainConfig.from_dict(state["train_config"])
     else:
         cfg = config or TrainConfig()
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, steps=steps)
     say = log or (lambda msg: None)
 
     stage = {"offset": 0}

@@ -50,6 +50,7 @@ __all__ = [
     "TrainResult",
     "train_model",
     "set_seed",
+    "auto_threads",
     "regression_metrics",
     "save_checkpoint",
     "load_checkpoint",
@@ -121,6 +122,47 @@ class TrainConfig:
             raise ParameterError(f"val_split={self.val_split!r} must be in [0, 1)")
         if self.kfold == 1 or self.kfold < 0:
             raise ParameterError(f"kfold={self.kfold!r} must be 0 (off) or at least 2")
+
+
+def auto_threads(window: float = 0.5) -> int:
+    """Number of torch CPU threads to use: the cores that are idle now.
+
+    torch splits every operation between its threads and waits for the
+    slowest; on a machine busy with other work a thread is often descheduled
+    and the others wait for it, which can make two threads several times
+    slower than one.  This measures the idle CPU time over ``window`` seconds
+    (``/proc/stat``; elsewhere the 1-minute load average) and returns the
+    number of idle cores, at least 1: every core on an idle machine, one on
+    a busy one.
+
+    Parameters
+    ----------
+    window : float
+        Seconds of measurement.
+
+    Returns
+    -------
+    int
+        Between 1 and ``os.cpu_count()``.
+    """
+    cores = os.cpu_count() or 1
+
+    def sample():
+        with open("/proc/stat") as fh:
+            vals = [int(v) for v in fh.readline().split()[1:]]
+        return vals[3] + vals[4], sum(vals[:8])
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(window)
+        idle1, total1 = sample()
+        idle = cores * (idle1 - idle0) / max(total1 - total0, 1)
+    except (OSError, ValueError, IndexError):
+        try:
+            idle = cores - os.getloadavg()[0]
+        except (AttributeError, OSError):
+            idle = cores
+    return max(1, min(cores, int(idle + 0.25)))
 
 
 def set_seed(seed: int) -> None:
@@ -463,97 +505,13 @@ def train_model(
     mcfg["in_channels"] = 1
     folds = list(range(cfg.kfold)) if cfg.kfold else [None]
     t_start = time.perf_counter()
-    results = []
-    total_batches = None
-    done_batches = [0]
-    for fold in folds:
-        tr, va = split_indices(ds, val_split=cfg.val_split, kfold=cfg.kfold,
-                               fold=fold or 0, gap=cfg.gap)
-        seed = cfg.seed + (fold or 0)
-        set_seed(seed)
-        normalizer = _fit_norm(ds, tr, seed)
-        train_set = PairDataset(ds, tr, normalizer, augment=cfg.augment, seed=seed)
-        val_set = PairDataset(ds, va, normalizer) if va.size else None
-        net = build_model(model, mcfg)
-        if backbone_weights is not None:
-            load_backbone_weights(net, backbone_weights)
-        trainer = Trainer(net, train_set, val_set, dataclasses.replace(cfg, seed=seed))
-        if total_batches is None:
-            total_batches = trainer.batches_per_epoch * cfg.epochs * len(folds)
-        best = {"loss": math.inf, "epoch": 0, "payload": None}
-
-        def payload(tr_: Trainer) -> dict:
-            return {
-                "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                "model_name": model,
-                "model_config": dataclasses.asdict(net.config),
-                "model": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
-                "normalisation": normalizer.to_dict(),
-                "pair_config": dataclasses.asdict(ds.config),
-                "train_config": dataclasses.asdict(cfg),
-                "dataset": {"path": str(ds.root), "num_samples": len(ds),
-                            "train_samples": int(tr.size), "val_samples": int(va.size),
-                            "videos": [v["video_name"] for v in ds.videos]},
-                "fold": fold, "epoch": tr_.epoch, "best_val": best["loss"],
-                "metrics": tr_.history[-1] if tr_.history else {},
-                "history": tr_.history,
-                "backbone_weights": None if backbone_weights is None else str(backbone_weights),
-            }
-
-        def on_batch(event: str, tr_: Trainer) -> None:
-            if event == "batch_end":
-                done_batches[0] += 1
-                report(progress, done_batches[0], total_batches)
-
-        def on_epoch_end(event: str, tr_: Trainer) -> None:
-            if event != "epoch_end":
-                return
-            rec = tr_.last
-            score = (rec["val"] or rec["train"])["loss"]
-            if score < best["loss"]:
-                best.update(loss=score, epoch=tr_.epoch)
-                best["payload"] = payload(tr_)
-                if save is not None and fold is None:
-                    save_checkpoint(save, best["payload"])
-            if save is not None and fold is None:
-                last = payload(tr_)
-                last.update(optimizer_state=tr_.state(), best_epoch=best["epoch"],
-                            best_payload_epoch=best["epoch"])
-                save_checkpoint(_last_path(save), last)
-            if on_epoch is not None:
-                on_epoch(dict(rec, fold=fold))
-
-        trainer.callbacks += [on_batch, on_epoch_end]
-        if resume and fold is None:
-            rpath = _last_path(save) if resume is True and save is not None else Path(resume) \
-                if resume is not True else None
-            if rpath is None:
-                raise ParameterError("--resume needs --save-model (or a checkpoint path)")
-            _, ck = load_checkpoint(rpath)
-            if ck.get("model_name") != model:
-                raise ModelError(f"cannot resume {model!r} from a {ck.get('model_name')!r} "
-                                 f"checkpoint {str(rpath)!r}")
-            net.load_state_dict(ck["model"])
-            normalizer = PairNormalizer.from_dict(ck["normalisation"])
-            train_set.normalizer = normalizer
-            if val_set is not None:
-                val_set.normalizer = normalizer
-            if "optimizer_state" not in ck:
-                raise ModelError(f"{str(rpath)!r} holds no optimizer state; resume from the "
-                                 "'.last.pt' file written beside --save-model")
-            trainer.load_state(ck["optimizer_state"])
-            best.update(loss=float(ck.get("best_val", math.inf)), epoch=int(ck.get("best_epoch", 0)))
-            if save is not None and save.is_file():
-                try:
-                    best["payload"] = load_checkpoint(save)[1]
-                except (ModelError, InputFileError):
-                    best["payload"] = None
-            done_batches[0] = trainer.batches_per_epoch * trainer.epoch
-        trainer.fit()
-        if best["payload"] is None:
-            best["payload"] = payload(trainer)
-        results.append({"fold": fold, "best": best, "history": trainer.history,
-                        "val": best["payload"]["metrics"].get("val")})
+    counter = {"done": 0, "total": None}
+    results = [
+        _train_fold(ds, fold, n_folds=len(folds), model=model, mcfg=mcfg, cfg=cfg, save=save,
+                    resume=resume, backbone_weights=backbone_weights, on_epoch=on_epoch,
+                    progress=progress, counter=counter)
+        for fold in folds
+    ]
     seconds = time.perf_counter() - t_start
     chosen = min(results, key=lambda r: r["best"]["loss"])
     ck = chosen["best"]["payload"]
@@ -572,6 +530,97 @@ def train_model(
     return TrainResult(model=net, checkpoint=ck, history=chosen["history"],
                        best_epoch=chosen["best"]["epoch"], folds=fold_summary, seconds=seconds,
                        path=save)
+
+
+def _train_fold(ds: Dataset, fold: int | None, *, n_folds: int, model: str, mcfg: dict,
+                cfg: TrainConfig, save: Path | None, resume, backbone_weights, on_epoch,
+                progress, counter: dict) -> dict:
+    """Train one model (one fold, or the only run); return its best checkpoint and history."""
+    tr, va = split_indices(ds, val_split=cfg.val_split, kfold=cfg.kfold, fold=fold or 0,
+                           gap=cfg.gap)
+    seed = cfg.seed + (fold or 0)
+    set_seed(seed)
+    normalizer = _fit_norm(ds, tr, seed)
+    train_set = PairDataset(ds, tr, normalizer, augment=cfg.augment, seed=seed)
+    val_set = PairDataset(ds, va, normalizer) if va.size else None
+    net = build_model(model, mcfg)
+    if backbone_weights is not None:
+        load_backbone_weights(net, backbone_weights)
+    trainer = Trainer(net, train_set, val_set, dataclasses.replace(cfg, seed=seed))
+    if counter["total"] is None:
+        counter["total"] = trainer.batches_per_epoch * cfg.epochs * n_folds
+    best: dict = {"loss": math.inf, "epoch": 0, "payload": None}
+    keep_files = save is not None and fold is None
+
+    def payload(tr_: Trainer) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+            "model_name": model,
+            "model_config": dataclasses.asdict(net.config),
+            "model": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+            "normalisation": train_set.normalizer.to_dict(),
+            "pair_config": dataclasses.asdict(ds.config),
+            "train_config": dataclasses.asdict(cfg),
+            "dataset": {"path": str(ds.root), "num_samples": len(ds),
+                        "train_samples": int(tr.size), "val_samples": int(va.size),
+                        "videos": [v["video_name"] for v in ds.videos]},
+            "fold": fold, "epoch": tr_.epoch, "best_val": best["loss"],
+            "metrics": tr_.history[-1] if tr_.history else {},
+            "history": tr_.history,
+            "backbone_weights": None if backbone_weights is None else str(backbone_weights),
+        }
+
+    def callback(event: str, tr_: Trainer) -> None:
+        if event == "batch_end":
+            counter["done"] += 1
+            report(progress, counter["done"], counter["total"])
+            return
+        rec = tr_.last
+        score = (rec["val"] or rec["train"])["loss"]
+        if score < best["loss"]:
+            best.update(loss=score, epoch=tr_.epoch)
+            best["payload"] = payload(tr_)
+            if keep_files:
+                save_checkpoint(save, best["payload"])
+        if keep_files:
+            last = payload(tr_)
+            last.update(optimizer_state=tr_.state(), best_epoch=best["epoch"])
+            save_checkpoint(_last_path(save), last)
+        if on_epoch is not None:
+            on_epoch(dict(rec, fold=fold))
+
+    trainer.callbacks.append(callback)
+    if resume and fold is None:
+        if resume is True:
+            if save is None:
+                raise ParameterError("--resume needs --save-model (or a checkpoint path)")
+            rpath = _last_path(save)
+        else:
+            rpath = Path(resume)
+        _, ck = load_checkpoint(rpath)
+        if ck.get("model_name") != model:
+            raise ModelError(f"cannot resume {model!r} from a {ck.get('model_name')!r} "
+                             f"checkpoint {str(rpath)!r}")
+        if "optimizer_state" not in ck:
+            raise ModelError(f"{str(rpath)!r} holds no optimizer state; resume from the "
+                             "'.last.pt' file written beside --save-model")
+        net.load_state_dict(ck["model"])
+        train_set.normalizer = PairNormalizer.from_dict(ck["normalisation"])
+        if val_set is not None:
+            val_set.normalizer = train_set.normalizer
+        trainer.load_state(ck["optimizer_state"])
+        best.update(loss=float(ck.get("best_val", math.inf)), epoch=int(ck.get("best_epoch", 0)))
+        if save is not None and save.is_file():
+            try:
+                best["payload"] = load_checkpoint(save)[1]
+            except (ModelError, InputFileError):
+                best["payload"] = None
+        counter["done"] = trainer.batches_per_epoch * trainer.epoch
+    trainer.fit()
+    if best["payload"] is None:
+        best["payload"] = payload(trainer)
+    return {"fold": fold, "best": best, "history": trainer.history,
+            "val": best["payload"]["metrics"].get("val")}
 
 
 def _fit_norm(ds: Dataset, train_idx: np.ndarray, seed: int) -> PairNormalizer:
