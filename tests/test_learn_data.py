@@ -261,3 +261,28 @@ def test_left_right_flip_negates_the_label(tone_pair, tmp_path):
     raw = np.asarray(ds.pairs)
     est_flip = oracle_motion(raw[:, :, ::-1][:, :, np.r_[24:48, 0:24]])
     assert np.corrcoef(oracle_motion(raw), -est_flip)[0, 1] > 0.99
+
+
+def test_displacement_labels_keep_relative_amplitudes(tmp_path):
+    from visualmic.synth import synthesize
+
+    srcs = []
+    for i, amp in enumerate((0.05, 0.2)):
+        res = synthesize(tmp_path / f"v{i}.mkv", audio="tone", duration=0.05, amplitude=amp,
+                         size=32, seed=i)
+        srcs.append(res)
+    found = match_video_dir(tmp_path)  # reads the amplitude from synth's JSON
+    assert [s.motion_scale for s in found] == [0.05, 0.2]
+    ds = build_dataset(tmp_path / "ds", found, config=PairConfig(input_size=16))
+    assert ds.info["labels"] == "displacement"
+    assert ds.info["label_unit_px"] == pytest.approx(0.2, rel=1e-3)
+    for i, res in enumerate(srcs):
+        lab = ds.labels[ds.video == i]
+        np.testing.assert_allclose(lab * 0.2, res.motion, atol=1e-3)  # pixels back
+    assert [round(v["label_peak"], 3) for v in ds.videos] == [0.25, 1.0]
+    per_video = build_dataset(tmp_path / "pv", found, config=PairConfig(input_size=16),
+                              labels="per-video")
+    assert np.abs(per_video.labels[per_video.video == 0]).max() == pytest.approx(1.0)
+    with pytest.raises(ParameterError, match="motion scale"):
+        build_dataset(tmp_path / "x", [PairSource(srcs[0].video_path, srcs[0].truth_path)],
+                      labels="displacement")

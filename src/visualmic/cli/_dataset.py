@@ -14,8 +14,10 @@ HELP = "build a frame-pair dataset for training models"
 DESCRIPTION = """\
 Cut (reference frame, frame t) pairs -- or (frame t-1, frame t) with
 --pairs adjacent -- from videos with their ground-truth audio, label each pair
-with the audio at frame t (resampled to the frame rate, normalised per video to
-peak 1) and store them in one memory-mapped array with the research layout's
+with the audio at frame t (resampled to the frame rate; normalised per video to
+peak 1, or for synthetic videos, whose motion in pixels is known, the
+displacement over the dataset's largest so that the label is not ambiguous)
+and store them in one memory-mapped array with the research layout's
 metadata.csv and SampledData.csv.
 
 Sources: --video V --audio A (repeatable, in pairs), --video-dir DIR (each video
@@ -95,6 +97,10 @@ def register(subparsers) -> None:
                    help="random crops per frame (default 1)")
     g.add_argument("--every", type=positive_int, default=1, metavar="K",
                    help="use every K-th frame (default 1: all)")
+    g.add_argument("--labels", choices=("auto", "displacement", "per-video"), default="auto",
+                   help="label scale: each video's audio at peak 1, or the displacement in "
+                        "pixels over the dataset's largest (auto: displacement when known, as "
+                        "for synthetic videos)")
     g.add_argument("--png", action="store_true", help="also write every pair as a PNG file")
     g.add_argument("--seed", type=int, default=0, help="seed of crops and synthetic draws")
     g.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
@@ -173,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
             close()
     callback, close = progress_bar(args, "pairs")
     try:
-        ds = build_dataset(out, sources, config=cfg, seed=args.seed, png=args.png,
+        ds = build_dataset(out, sources, config=cfg, seed=args.seed, labels=args.labels, png=args.png,
                            overwrite=args.overwrite, extra_info=extra, progress=callback)
     finally:
         close()

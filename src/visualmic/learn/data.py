@@ -8,8 +8,10 @@ A dataset is a folder holding
     frame (or frame ``t-1``) on the left and frame ``t`` on the right, in the
     video's grey levels (0..255 for 8-bit, 0..65535 for 16-bit).
 ``labels.npy``
-    float32 array ``(N,)``: the audio at frame ``t``, resampled to the frame
-    rate and normalised per video to peak 1.
+    float32 array ``(N,)`` in [-1, 1]: the audio at frame ``t``, resampled
+    to the frame rate, normalised per video to peak 1 or, when the sources
+    know their motion in pixels (synthetic videos), the displacement in
+    pixels divided by ``label_unit_px`` (see :func:`build_dataset`).
 ``index.npz``
     Per sample: video index, frame, reference frame, crop position.
 ``metadata.csv``
@@ -159,6 +161,11 @@ class PairSource:
         video's length (resampled, not index-stretched).
     name : str, optional
         Name in ``metadata.csv``; default the video's file stem.
+    motion_scale : float, optional
+        Pixels of displacement per unit of the audio signal, when known (a
+        synthetic video's peak amplitude, as its truth WAV has peak 1).  When
+        every source knows it, labels are displacements (see
+        :func:`build_dataset`).
     meta : dict
         Extra columns for ``metadata.csv`` (synthetic parameters).
     """
@@ -170,6 +177,7 @@ class PairSource:
     audio_offset: float = 0.0
     stretch: bool = False
     name: str | None = None
+    motion_scale: float | None = None
     meta: dict = field(default_factory=dict)
 
 
@@ -424,6 +432,8 @@ def match_video_dir(directory: str | os.PathLike, **options) -> list[PairSource]
         ``<stem>.truth.wav`` (written by ``visualmic synth``) also match.
     **options
         Fields of :class:`PairSource` applied to every pair (fps, roi, ...).
+        A video written by ``visualmic synth`` (with its ``.truth.wav`` and
+        ``.json``) gets its ``motion_scale`` from the JSON.
 
     Returns
     -------
@@ -444,7 +454,8 @@ def match_video_dir(directory: str | os.PathLike, **options) -> list[PairSource]
             continue
         for cand in [v.with_suffix(s) for s in AUDIO_SUFFIXES] + [v.with_name(v.stem + ".truth.wav")]:
             if cand.is_file():
-                out.append(PairSource(v, cand, name=v.stem, **options))
+                out.append(PairSource(v, cand, name=v.stem,
+                                      motion_scale=_synth_amplitude(v, cand), **options))
                 break
     if not out:
         raise InputFileError(
@@ -454,6 +465,18 @@ def match_video_dir(directory: str | os.PathLike, **options) -> list[PairSource]
     return out
 
 
+def _synth_amplitude(video: Path, audio: Path) -> float | None:
+    """Peak amplitude (px) from the JSON ``visualmic synth`` writes beside a video and its truth."""
+    meta = video.with_suffix(".json")
+    if audio.name != video.stem + ".truth.wav" or not meta.is_file():
+        return None
+    try:
+        amp = json.loads(meta.read_text()).get("amplitude_px")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(amp) if isinstance(amp, (int, float)) and amp > 0 else None
+
+
 def synthetic_sources(directory: str | os.PathLike, n: int, *, spec: SyntheticSpec | None = None,
                       seed: int = 0, progress: ProgressCallback | None = None) -> list[PairSource]:
     """Render ``n`` random synthetic videos with :func:`visualmic.synth.synthesize`.
@@ -461,7 +484,9 @@ def synthetic_sources(directory: str | os.PathLike, n: int, *, spec: SyntheticSp
     Each video gets its own texture (drawn without replacement from
     ``spec.textures``), audio kind (cycled), seed, peak amplitude
     (log-uniform), sensor noise and direction (uniform), all drawn from
-    ``seed``.
+    ``seed``.  Amplitudes, noise levels and directions are stratified: each
+    of ``n`` equal slices of their range gets one video, so that even 8
+    videos cover the ranges evenly.
 
     Parameters
     ----------
@@ -500,15 +525,22 @@ def synthetic_sources(directory: str | os.PathLike, n: int, *, spec: SyntheticSp
     order = []
     while len(order) < n:
         order += list(rng.permutation(len(textures)))
+
+    def stratified(lo_: float, hi_: float) -> np.ndarray:
+        """One draw in each of n equal strata of [lo_, hi_], in random order."""
+        u = (rng.permutation(n) + rng.uniform(size=n)) / n
+        return lo_ + (hi_ - lo_) * u
+
+    amps = np.exp(stratified(math.log(lo), math.log(hi)))
+    sigmas = stratified(*sorted(spec.noise_sigma))
+    thetas = stratified(*sorted(spec.direction))
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     out = []
     for i in range(n):
         texture = textures[order[i]]
         audio = spec.audio[i % len(spec.audio)]
-        amp = float(np.exp(rng.uniform(math.log(lo), math.log(hi))))
-        sigma = float(rng.uniform(*sorted(spec.noise_sigma)))
-        theta = float(rng.uniform(*sorted(spec.direction)))
+        amp, sigma, theta = float(amps[i]), float(sigmas[i]), float(thetas[i])
         vseed = int(rng.integers(0, 2**31 - 1))
         path = d / f"synth_{i:03d}.mkv"
         res = synth.synthesize(path, audio=audio, fps=spec.fps, duration=spec.duration,
@@ -517,7 +549,7 @@ def synthetic_sources(directory: str | os.PathLike, n: int, *, spec: SyntheticSp
         meta = {"texture": texture, "audio_kind": audio, "amplitude_px": round(amp, 6),
                 "direction_deg": round(theta, 4), "noise_sigma": round(sigma, 4), "seed": vseed}
         out.append(PairSource(res.video_path, res.truth_path, fps=spec.fps, name=path.stem,
-                              meta=meta))
+                              motion_scale=amp, meta=meta))
         report(progress, i + 1, n)
     return out
 
@@ -575,6 +607,7 @@ def build_dataset(
     *,
     config: PairConfig | None = None,
     seed: int = 0,
+    labels: str = "auto",
     png: bool = False,
     overwrite: bool = False,
     extra_info: dict | None = None,
@@ -593,6 +626,18 @@ def build_dataset(
         Input size, pairing, crops; default :class:`PairConfig()`.
     seed : int
         Seed of the random crop positions.
+    labels : {"auto", "displacement", "per-video"}
+        ``"per-video"``: each video's audio normalised to peak 1 (the research
+        design).  ``"displacement"``: the displacement in pixels
+        (audio x ``motion_scale``) divided by its largest value over the
+        whole dataset, so labels stay in [-1, 1] and keep the videos'
+        relative amplitudes; ``label_unit_px`` in ``dataset.json`` converts
+        them back to pixels.  With per-video labels a model cannot tell a
+        0.05 px video at its peak from a 0.2 px one at a quarter of it: the
+        target is ambiguous and the learned response compresses; with
+        displacement labels it is linear.  ``"auto"`` (default):
+        displacement when every source knows its motion scale (synthetic
+        videos do), else per video.
     png : bool
         Also write every pair as ``png/<video>/<frame>_<k>.png`` (8-bit or
         16-bit grey, the research layout; slow for large sets).
@@ -637,6 +682,13 @@ def build_dataset(
             if not Path(p).exists():
                 raise InputFileError(f"{what} file {str(p)!r} does not exist; check the path")
 
+    if labels not in ("auto", "displacement", "per-video"):
+        raise ParameterError(f"labels={labels!r} must be 'auto', 'displacement' or 'per-video'")
+    known = all(src.motion_scale is not None for src in sources)
+    if labels == "displacement" and not known:
+        raise ParameterError("labels='displacement' needs the motion scale (pixels per audio "
+                             "unit) of every source; use labels='per-video'")
+    use_px = labels == "displacement" or (labels == "auto" and known)
     s = cfg.input_size
     raw_fd, raw_name = tempfile.mkstemp(prefix=".pairs.", suffix=".raw", dir=root)
     os.close(raw_fd)
@@ -714,10 +766,11 @@ def build_dataset(
                 if cfg.pairs == "adjacent":
                     y = np.concatenate([[0.0], np.diff(y)])
                 fr = np.concatenate(vframes)
-                used = np.unique(fr)
-                _, peak = _normalise_labels(y[used])
-                yn = y / peak if peak > 0 else np.zeros_like(y)
-                labels_all.append(yn[fr].astype(np.float32))
+                if use_px:  # displacement in pixels, normalised over the whole dataset below
+                    y = y * float(src.motion_scale)
+                _, peak = _normalise_labels(y[np.unique(fr)])
+                yn = y if use_px else (y / peak if peak > 0 else np.zeros_like(y))
+                labels_all.append(yn[fr].astype(np.float64))
                 frame_all.append(fr)
                 ref_all.append(np.concatenate(vrefs))
                 pos_all.append(np.concatenate(vpos))
@@ -733,6 +786,12 @@ def build_dataset(
                 videos.append(row)
 
         labels = np.concatenate(labels_all)
+        unit = float(np.max(np.abs(labels))) if use_px and labels.size else None
+        if unit:
+            labels = labels / unit
+            for row in videos:
+                row["label_peak"] = row["label_peak"] / unit
+        labels = labels.astype(np.float32)
         pairs_tmp = root / ".pairs.npy.part"
         out = np.lib.format.open_memmap(pairs_tmp, mode="w+", dtype=np.float32,
                                         shape=(n_total, s, 2 * s))
@@ -774,8 +833,11 @@ def build_dataset(
     info = {"format": DATASET_FORMAT, "version": DATASET_VERSION, "visualmic": __version__,
             "config": dataclasses.asdict(cfg), "seed": int(seed), "num_samples": int(n_total),
             "num_videos": len(videos), "shape": [int(n_total), s, 2 * s],
-            "label_convention": ("audio increment a(t)-a(t-1) per video, peak 1"
-                                 if cfg.pairs == "adjacent" else "audio a(t) per video, peak 1"),
+            "labels": "displacement" if use_px else "per-video",
+            "label_unit_px": unit if use_px else None,
+            "label_convention": (("increment a(t)-a(t-1)" if cfg.pairs == "adjacent" else "a(t)")
+                                 + (" in pixels / label_unit_px" if use_px
+                                    else ", each video at peak 1")),
             **(extra_info or {})}
     with atomic_path(root / "dataset.json") as tmp:
         tmp.write_text(json.dumps(info, indent=2) + "\n")

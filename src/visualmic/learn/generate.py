@@ -45,6 +45,11 @@ class Generation:
         Top-left corner of each tile (``(-1, -1)`` for a resized frame).
     seconds : float
         Wall-clock time.
+    label_unit_px : float or None
+        For a model trained on displacement labels: pixels per unit of the
+        model's output (``tile_signals * label_unit_px`` is the motion in
+        pixels; so is ``audio`` with ``normalize=False``).  None for a model
+        trained on per-video labels (arbitrary scale).
     """
 
     audio: np.ndarray
@@ -53,6 +58,7 @@ class Generation:
     weights: np.ndarray
     tiles: list
     seconds: float
+    label_unit_px: float | None = None
 
 
 def select_tiles(reference: np.ndarray, config: PairConfig, *, tiles="auto") -> list:
@@ -246,7 +252,8 @@ def generate(
     return Generation(audio=np.asarray(y, np.float32), rate=rate,
                       tile_signals=sig.astype(np.float32), weights=np.asarray(weights),
                       tiles=[tuple(int(v) for v in c) for c in corners],
-                      seconds=time.perf_counter() - t0)
+                      seconds=time.perf_counter() - t0,
+                      label_unit_px=ckpt.get("dataset", {}).get("label_unit_px"))
 
 
 @torch.no_grad()
