@@ -90,7 +90,8 @@ def score(y: np.ndarray, truth: np.ndarray) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", default="siamese,fpn,resnet")
+    ap.add_argument("--models", default="siamese,siamese:late,fpn,resnet",
+                    help="models to run; siamese:late is the research design's late fusion")
     ap.add_argument("--out", default=None, help="working folder (default: a temporary one)")
     ap.add_argument("--videos", type=int, default=8, help="synthetic training videos")
     ap.add_argument("--duration", type=float, default=0.5, help="seconds per training video")
@@ -119,7 +120,9 @@ def main() -> None:
     print(f"hold-out: {len(vids)} videos ({time.perf_counter() - t0:.0f} s); work in {out}",
           flush=True)
     rows = []
-    for name in args.models.split(","):
+    for spec in args.models.split(","):
+        name, _, variant = spec.partition(":")
+        mcfg = {"fusion": variant} if variant else None
         size = args.resnet_size if name == "resnet" else 32
         every = args.resnet_every if name == "resnet" else 1
         t0 = time.perf_counter()
@@ -127,33 +130,34 @@ def main() -> None:
         t_data = time.perf_counter() - t0
         epochs = args.resnet_epochs if name == "resnet" else args.epochs
         cfg = TrainConfig(epochs=epochs, device=args.device, seed=args.seed)
-        res = train_model(ds.root, model=name, config=cfg, save_path=out / f"{name}.pt",
-                          on_epoch=lambda r, n=name: print(
+        ckpt = out / f"{spec.replace(':', '-')}.pt"
+        res = train_model(ds.root, model=name, model_config=mcfg, config=cfg, save_path=ckpt,
+                          on_epoch=lambda r, n=spec: print(
                               f"  {n} epoch {r['epoch']}: val r {r['val']['pearson']:+.3f} "
                               f"({r['seconds']:.0f} s)", flush=True))
         for v in vids:
-            gen = generate(out / f"{name}.pt", v["video"],
+            gen = generate(ckpt, v["video"],
                            tiles=args.resnet_tiles if name == "resnet" else "auto",
                            device=args.device)
             from visualmic.io.audio import read_audio
 
             truth, _ = read_audio(v["truth"])
-            rows.append({"model": name, "video": v["video"].name, **score(gen.audio, truth),
+            rows.append({"model": spec, "video": v["video"].name, **score(gen.audio, truth),
                          "train_s": res.seconds, "data_s": t_data, "generate_s": gen.seconds,
                          "samples": len(ds), "epochs": epochs, "device": args.device,
                          "best_epoch": res.best_epoch})
             r = rows[-1]
-            print(f"  {name} {v['video'].name}: r {r['pearson']:+.3f}, RMSE ratio "
+            print(f"  {spec} {v['video'].name}: r {r['pearson']:+.3f}, RMSE ratio "
                   f"{r['ratio']:.3f} ({gen.seconds:.0f} s)", flush=True)
 
     print()
-    hdr = (f"{'model':8s} {'video':32s} {'RMSE':>7s} {'MAE':>7s} {'Pearson':>8s} "
+    hdr = (f"{'model':12s} {'video':32s} {'RMSE':>7s} {'MAE':>7s} {'Pearson':>8s} "
            f"{'zeroRMSE':>9s} {'ratio':>6s} {'fit r':>6s} {'fit ratio':>9s} "
            f"{'train s':>8s} {'gen s':>6s} device")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        print(f"{r['model']:8s} {r['video']:32s} {r['rmse']:7.4f} {r['mae']:7.4f} "
+        print(f"{r['model']:12s} {r['video']:32s} {r['rmse']:7.4f} {r['mae']:7.4f} "
               f"{r['pearson']:+8.3f} {r['zero_rmse']:9.4f} {r['ratio']:6.3f} "
               f"{r['fit_pearson']:6.3f} {r['fit_ratio']:9.3f} {r['train_s']:8.0f} "
               f"{r['generate_s']:6.0f} {r['device']}")

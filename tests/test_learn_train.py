@@ -41,7 +41,8 @@ def clips(tmp_path_factory):
                       texture=tex, noise_sigma=0.5, seed=i, direction=dirn)
            for i, (kind, tex, dirn) in enumerate([("tones", "noise", 0.0),
                                                    ("chirp", "brick", 20.0)])]
-    ds = build_dataset(d / "ds", [PairSource(r.video_path, r.truth_path) for r in res],
+    ds = build_dataset(d / "ds", [PairSource(r.video_path, r.truth_path, motion_scale=0.15)
+                                  for r in res],
                        config=PairConfig(input_size=16))
     return res, ds
 
@@ -120,10 +121,12 @@ def test_generate_and_evaluate_model(clips, tmp_path):
     path = tmp_path / "m.pt"
     train_model(ds.root, model_config=TINY, save_path=path,
                 config=TrainConfig(epochs=1, batch_size=16, gap=8))
-    gen = generate(path, res[0].video_path)
+    gen = generate(path, res[0].video_path, tiles="all")
     n = res[0].truth.size
     assert gen.audio.shape == (n,) and gen.rate == 2200.0
     assert gen.tile_signals.shape == (9, n) and len(gen.tiles) == 9  # 3 x 3 tiles of 16 px
+    assert gen.label_unit_px is not None  # synthetic sources: displacement labels
+    assert len(generate(path, res[0].video_path).tiles) == 8  # auto
     assert np.max(np.abs(gen.audio)) == pytest.approx(1.0)
     assert len(generate(path, res[0].video_path, tiles=2).tiles) == 2
     ev = evaluate_model(path, ds.root)
@@ -207,3 +210,20 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     code, _, err = run_cli(capsys, "dataset", "build", "--video", str(tmp_path / "a.mkv"),
                            "--audio", str(tmp_path / "a.wav"), "-o", str(tmp_path / "d"))
     assert code == 2 and "does not exist" in err and err.count("\n") == 1
+
+
+def test_adjacent_pairs_train_and_generate(clips, tmp_path):
+    res, _ = clips
+    ds = build_dataset(tmp_path / "adj", [PairSource(res[0].video_path, res[0].truth_path)],
+                       config=PairConfig(input_size=16, pairs="adjacent", crop="grid"))
+    path = tmp_path / "adj.pt"
+    train_model(ds.root, model="fpn", model_config={"channels": (4, 8, 8),
+                                                    "pyramid_channels": 8, "hidden": (8,)},
+                save_path=path, config=TrainConfig(epochs=1, batch_size=64, gap=8))
+    gen = generate(path, res[0].video_path, tiles=3, combine="mean", highpass=None)
+    assert gen.audio.shape == (res[0].truth.size,) and len(gen.tiles) == 3
+    np.testing.assert_allclose(gen.weights, 1 / 3)
+    # adjacent models predict increments: the output is their running sum
+    want = np.cumsum(np.r_[0.0, gen.tile_signals.mean(0)[1:]])
+    want -= want.mean()
+    np.testing.assert_allclose(gen.audio, want / np.abs(want).max(), atol=1e-5)

@@ -169,7 +169,7 @@ def register(subparsers) -> None:
                    help="stop before this frame")
     g.add_argument("--roi", metavar="X,Y,W,H", help="region of interest in pixels")
     g.add_argument("--tiles", type=_tiles, default="auto", metavar="auto|all|N",
-                   help="tiles per frame, those with the most texture (default auto: up to 16)")
+                   help="tiles per frame, those with the most texture (default auto: up to 8)")
     g.add_argument("--combine", choices=("ml", "mean"), default="ml",
                    help="tile combination: noise-based weights (default) or the mean")
     g.add_argument("--highpass", type=non_negative_float, default=20.0, metavar="HZ",

@@ -710,13 +710,6 @@ def build_dataset(
                     name, k = f"{base}_{k}", k + 1
                 names_seen.add(name)
                 plan = CropPlan(reader.shape, cfg, np.random.default_rng([int(seed), vi]))
-                hint = reader.frame_count_hint or None
-                if hint:  # cheap early check on the container's count (re-checked below)
-                    try:
-                        frame_labels(src.audio, int(hint), fps, audio_offset=src.audio_offset,
-                                     stretch=src.stretch)
-                    except ParameterError:
-                        pass  # the hint may be wrong; the exact check follows the decoding
                 if cfg.pairs == "reference":
                     ref = reader.reference(cfg.reference_frames).astype(np.float32)
                 first_sample = n_total

@@ -38,7 +38,8 @@ class Generation:
     rate : float
         Frame rate in Hz.
     tile_signals : np.ndarray [shape=(n_tiles, T)], float32
-        The model's raw output for every tile (label units).
+        The model's raw output for every tile (label units; increments for a
+        model trained on adjacent pairs).
     weights : np.ndarray [shape=(n_tiles,)]
         Combination weights of the tiles.
     tiles : list of tuple (y, x)
@@ -74,7 +75,7 @@ def select_tiles(reference: np.ndarray, config: PairConfig, *, tiles="auto") -> 
         For models trained on random or grid crops: the number of
         non-overlapping tiles kept, those with the most texture (largest sum
         of squared gradients, which sets how well motion can be seen);
-        ``"auto"`` keeps up to 16, ``"all"`` every tile.  Models trained on
+        ``"auto"`` keeps up to 8, ``"all"`` every tile.  Models trained on
         centre crops or resized frames use that single input.
 
     Returns
@@ -96,7 +97,7 @@ def select_tiles(reference: np.ndarray, config: PairConfig, *, tiles="auto") -> 
     if tiles == "all":
         k = len(grid)
     elif tiles == "auto":
-        k = min(16, len(grid))
+        k = min(8, len(grid))
     elif isinstance(tiles, (int, np.integer)) and not isinstance(tiles, bool) and tiles >= 1:
         k = min(int(tiles), len(grid))
     else:
@@ -229,8 +230,9 @@ def generate(
         outs.append(run(pairs).reshape(t, k))
         done += t
         report(progress, done, None)
-    sig = np.concatenate(outs).T.astype(np.float64)  # (k, T)
-    if cfg.pairs == "adjacent":
+    raw = np.concatenate(outs).T  # (k, T), the model's output
+    sig = raw.astype(np.float64)
+    if cfg.pairs == "adjacent":  # increments: integrate (frame 0 has no predecessor)
         sig[:, 0] = 0.0
         sig = np.cumsum(sig, axis=1)
     n = sig.shape[1]
@@ -250,7 +252,7 @@ def generate(
         if peak > 0 and math.isfinite(peak):
             y = y / peak
     return Generation(audio=np.asarray(y, np.float32), rate=rate,
-                      tile_signals=sig.astype(np.float32), weights=np.asarray(weights),
+                      tile_signals=raw.astype(np.float32), weights=np.asarray(weights),
                       tiles=[tuple(int(v) for v in c) for c in corners],
                       seconds=time.perf_counter() - t0,
                       label_unit_px=ckpt.get("dataset", {}).get("label_unit_px"))
