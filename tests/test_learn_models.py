@@ -45,7 +45,8 @@ def tiny_siamese(fusion="cross"):
 
 def tiny_fpn(head="pool"):
     return FeaturePyramidNet(FPNConfig(input_size=16, channels=(4, 8, 8), pyramid_channels=8,
-                                       hidden=(16,), head=head, flatten_hidden=8))
+                                       head_channels=8, hidden=(16,), head=head,
+                                       flatten_hidden=8))
 
 
 def tiny_resnet():

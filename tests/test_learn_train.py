@@ -217,8 +217,8 @@ def test_adjacent_pairs_train_and_generate(clips, tmp_path):
     ds = build_dataset(tmp_path / "adj", [PairSource(res[0].video_path, res[0].truth_path)],
                        config=PairConfig(input_size=16, pairs="adjacent", crop="grid"))
     path = tmp_path / "adj.pt"
-    train_model(ds.root, model="fpn", model_config={"channels": (4, 8, 8),
-                                                    "pyramid_channels": 8, "hidden": (8,)},
+    train_model(ds.root, model="fpn", model_config={"channels": (4, 8, 8), "pyramid_channels": 8,
+                                                    "head_channels": 8, "hidden": (8,)},
                 save_path=path, config=TrainConfig(epochs=1, batch_size=64, gap=8))
     gen = generate(path, res[0].video_path, tiles=3, combine="mean", highpass=None)
     assert gen.audio.shape == (res[0].truth.size,) and len(gen.tiles) == 3

@@ -10,6 +10,9 @@ frame from a pair of frames.  This package holds the working version:
     generate(model_path, video, *, tiles, combine) -> Generation   audio from a new video
     evaluate_model(model_path, data_path) -> dict                  metrics vs predict-zero
 
+(:mod:`visualmic.learn.enhance` and :mod:`visualmic.learn.enhance_train` hold
+the hybrid enhancer of ``recover --enhance``; see docs/enhance.md.)
+
 Only this package imports torch (``pip install 'visualmic[learn]'``); the
 dataset builder (:mod:`visualmic.learn.data`) works without it.  Names are
 imported on first use.

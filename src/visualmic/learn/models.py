@@ -457,11 +457,15 @@ class FPNConfig:
         Width of the top-down pathway (1x1 laterals, 3x3 smoothing): 128.
     head : {"pool", "flatten"}
         ``"pool"`` (default): each pyramid level is split into its reference
-        and current-frame halves, and pooled into their means and the mean of
-        their product (a correlation), followed by a small MLP; a few hundred
-        thousand weights.  ``"flatten"``: the research design's head, p1 and
+        and current-frame halves; two different 1x1 convolutions project them
+        to ``head_channels`` each, and the head pools the mean of each
+        projection and the mean of their product (a learned bilinear
+        correlation of the two frames' features at the same place), followed
+        by a small MLP; under a million weights in all.  ``"flatten"``: the research design's head, p1 and
         p2 flattened (81,920 values at S=32) into a ``flatten_hidden`` linear
         layer (10,240: 839 M weights, 3.4 GB in float32, GPU only).
+    head_channels : int
+        Channels of the pooling head's projections.
     hidden : tuple of int
         Hidden widths of the pooling head's MLP.
     flatten_hidden : int
@@ -475,6 +479,7 @@ class FPNConfig:
     channels: tuple[int, ...] = (16, 32, 128)
     pyramid_channels: int = 128
     head: str = "pool"
+    head_channels: int = 64
     hidden: tuple[int, ...] = (256, 64)
     flatten_hidden: int = 10240
     dropout: float = 0.0
@@ -533,8 +538,14 @@ class FeaturePyramidNet(nn.Module):
             n_flat = pc * (s // 2) * s + pc * (s // 4) * (s // 2)
             self.head = _mlp([n_flat, cfg.flatten_hidden, 1], cfg.dropout)
         else:
-            # per level: mean of each half and mean of their product -> 3 * pc
-            self.head = _mlp([3 * 3 * pc, *cfg.hidden, 1], cfg.dropout)
+            # Per level: the two halves projected by *different* 1x1 convolutions.  A product
+            # of the same feature of both halves would be useless: for a small shift d the
+            # current frame's feature is about -d times its derivative, and the sum of
+            # f * f' over positions telescopes to border terms.
+            hc = cfg.head_channels
+            self.proj_ref = nn.ModuleList(nn.Conv2d(pc, hc, 1) for _ in range(3))
+            self.proj_cur = nn.ModuleList(nn.Conv2d(pc, hc, 1) for _ in range(3))
+            self.head = _mlp([3 * 3 * hc, *cfg.hidden, 1], cfg.dropout)
 
     def _pyramid(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         c1 = self.down1(x)
@@ -551,10 +562,10 @@ class FeaturePyramidNet(nn.Module):
         if self.config.head == "flatten":
             return self.head(torch.cat([p1.flatten(1), p2.flatten(1)], 1)).squeeze(1)
         pooled = []
-        for p in (p1, p2, p3):
+        for p, proj_ref, proj_cur in zip((p1, p2, p3), self.proj_ref, self.proj_cur):
             w = p.shape[-1] // 2
-            left, right = p[..., :w], p[..., w:]
-            pooled += [left.mean((2, 3)), right.mean((2, 3)), (left * right).mean((2, 3))]
+            a, b = proj_ref(p[..., :w]), proj_cur(p[..., w:])
+            pooled += [a.mean((2, 3)), b.mean((2, 3)), (a * b).mean((2, 3))]
         return self.head(torch.cat(pooled, 1)).squeeze(1)
 
 
