@@ -62,7 +62,8 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="vm-quality-"))
     tmp.mkdir(parents=True, exist_ok=True)
-    head = f"{'#':>2} {'texture':<9} {'audio':<6} {'px':>5} {'dir':>4} {'size':>4} {'sig':>3} {'bit':>3} {'CRB':>6}"
+    head = (f"{'#':>2} {'texture':<9} {'audio':<6} {'px':>5} {'dir':>4} {'size':>4} {'sig':>3} "
+            f"{'bit':>3} {'CRB':>6}")
     head += "".join(f" {name + ' SNR':>14} {'gap':>5}" for name in CONFIGS)
     print(head)
     gaps = {k: [] for k in CONFIGS}

@@ -43,10 +43,10 @@ def tiny_siamese(fusion="cross"):
                                         fusion=fusion))
 
 
-def tiny_fpn(head="pool"):
+def tiny_fpn(head="pool", fusion="cross"):
     return FeaturePyramidNet(FPNConfig(input_size=16, channels=(4, 8, 8), pyramid_channels=8,
                                        head_channels=8, hidden=(16,), head=head,
-                                       flatten_hidden=8))
+                                       flatten_hidden=8, fusion=fusion))
 
 
 def tiny_resnet():
@@ -65,8 +65,10 @@ def test_siamese_research_shapes(fusion):
 
 
 def test_fpn_shapes_and_flatten_head_size():
-    net = FeaturePyramidNet()
-    assert net(torch.randn(2, 1, 32, 64)).shape == (2,)
+    for fusion in ("cross", "none"):
+        net = FeaturePyramidNet(FPNConfig(fusion=fusion))
+        assert net.down1[0].in_channels == (2 if fusion == "cross" else 1)
+        assert net(torch.randn(2, 1, 32, 64)).shape == (2,)
     # the research head: p1 (128 x 16 x 32) and p2 (128 x 8 x 16) flattened = 81,920
     pc, s = 128, 32
     assert pc * (s // 2) * s + pc * (s // 4) * (s // 2) == 81_920
@@ -86,24 +88,33 @@ def test_resnet_trunk_matches_torchvision_names_and_size():
     widths = [m.out_features for m in net.head if isinstance(m, torch.nn.Linear)]
     assert net.head[0].in_features == 4096 and widths == [2048, 1024, 512, 256, 1]
     assert net(torch.randn(2, 1, 32, 64)).shape == (2,)
+    assert net.backbone.conv1.in_channels == 2  # cross fusion: both frames
+    late = ResNetSiamese(ResNetConfig(input_size=32, fusion="late"))
+    assert late.backbone.conv1.in_channels == 1
+    assert late(torch.randn(2, 1, 32, 64)).shape == (2,)
 
 
-def test_backbone_weights_load_rgb_into_grayscale(tmp_path):
+@pytest.mark.parametrize("fusion", ["late", "cross"])
+def test_backbone_weights_load_rgb_into_grayscale(tmp_path, fusion):
     src = ResNet50Trunk(in_channels=3, layers=(1, 1, 1, 1))
     state = {"module." + k: v for k, v in src.state_dict().items()}
     state["fc.weight"] = torch.zeros(1000, 2048)  # a classifier is ignored
     path = tmp_path / "r.pth"
     torch.save({"state_dict": state}, path)
-    net = ResNetSiamese(ResNetConfig(input_size=32, layers=(1, 1, 1, 1), hidden=(8,)))
+    net = ResNetSiamese(ResNetConfig(input_size=32, layers=(1, 1, 1, 1), hidden=(8,),
+                                     fusion=fusion))
     ignored = load_backbone_weights(net, path)
     assert ignored == ["fc.weight"]
     got = net.backbone.conv1.weight
-    assert got.shape[1] == 1
-    torch.testing.assert_close(got, src.conv1.weight.sum(1, keepdim=True))
+    frames = 2 if fusion == "cross" else 1
+    assert got.shape[1] == frames
+    for k in range(frames):  # every frame channel gets the grey kernel
+        torch.testing.assert_close(got[:, k:k + 1], src.conv1.weight.sum(1, keepdim=True))
     torch.testing.assert_close(net.backbone.layer4[0].conv3.weight, src.layer4[0].conv3.weight)
     # a grey image gives the same first-layer response as its RGB copy
     grey = torch.rand(1, 1, 32, 32)
-    torch.testing.assert_close(net.backbone.conv1(grey), src.conv1(grey.repeat(1, 3, 1, 1)))
+    one = torch.nn.functional.conv2d(grey, got[:, :1], stride=2, padding=3)
+    torch.testing.assert_close(one, src.conv1(grey.repeat(1, 3, 1, 1)))
 
 
 def test_backbone_weights_bad_files(tmp_path):
@@ -135,7 +146,7 @@ def test_freeze_backbone_keeps_weights_and_statistics():
 
 
 @pytest.mark.parametrize("make", [tiny_siamese, lambda: tiny_siamese("late"), tiny_fpn,
-                                  lambda: tiny_fpn("flatten"), tiny_resnet])
+                                  lambda: tiny_fpn("flatten", "none"), tiny_resnet])
 def test_one_optimiser_step_lowers_the_loss(make):
     net = make()
     size = net.config.input_size
@@ -180,6 +191,10 @@ def test_bad_configs_and_names():
         SiameseConvNet(SiameseConfig(fusion="early"))
     with pytest.raises(ParameterError, match="head"):
         FeaturePyramidNet(FPNConfig(head="dense"))
+    with pytest.raises(ParameterError, match="fusion"):
+        FeaturePyramidNet(FPNConfig(fusion="late"))
+    with pytest.raises(ParameterError, match="fusion"):
+        ResNetSiamese(ResNetConfig(input_size=32, fusion="early"))
     with pytest.raises(ParameterError, match=r"expects input of shape \(batch, 1, 32, 64\)"):
         SiameseConvNet()(torch.zeros(2, 1, 32, 32))
 

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from visualmic import InputFileError, ModelError, ParameterError  # noqa: E402
+from visualmic import InputFileError, ModelError, ParameterError, VisualMicWarning  # noqa: E402
 from visualmic.cli import main  # noqa: E402
 from visualmic.io.audio import read_audio  # noqa: E402
 from visualmic.learn.data import (  # noqa: E402
@@ -135,6 +135,29 @@ def test_generate_and_evaluate_model(clips, tmp_path):
     assert set(ev["model"]) == {"rmse", "mae", "pearson", "loss"}
     with pytest.raises(ParameterError, match="tiles"):
         generate(path, res[0].video_path, tiles=0)
+    # a model whose output cannot change (last layer zeroed) is reported, not silently silent
+    ck = torch.load(path, weights_only=False)
+    last = [k for k in ck["model"] if k.startswith("head.") and k.endswith("weight")][-1]
+    ck["model"][last].zero_()
+    torch.save(ck, tmp_path / "dead.pt")
+    with pytest.warns(VisualMicWarning, match="constant"):
+        generate(tmp_path / "dead.pt", res[0].video_path)
+
+
+def test_trained_model_recovers_a_held_out_tone(clips, tmp_path):
+    """Known answer: a model trained on two clips hears a tone on a texture it never saw."""
+    _, ds = clips
+    path = tmp_path / "m.pt"
+    train_model(ds.root, model_config=TINY, save_path=path,
+                config=TrainConfig(epochs=3, batch_size=16, gap=8, seed=0))
+    hold = synthesize(tmp_path / "hold.mkv", audio="tone", duration=0.12, amplitude=0.15,
+                      size=48, texture="grass", noise_sigma=0.5, seed=5, direction=-10.0)
+    gen = generate(path, hold.video_path, tiles="all")
+    # raw correlation: sign and phase must be right, not only the frequency
+    assert np.corrcoef(gen.audio, hold.truth)[0, 1] > 0.8
+    spectrum = np.abs(np.fft.rfft(gen.audio * np.hanning(gen.audio.size)))
+    freqs = np.fft.rfftfreq(gen.audio.size, 1 / gen.rate)
+    assert abs(freqs[np.argmax(spectrum)] - 440.0) <= gen.rate / gen.audio.size
 
 
 def test_select_tiles_prefers_texture():

@@ -20,7 +20,7 @@ References
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import scipy.fft as sfft

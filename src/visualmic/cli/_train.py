@@ -33,8 +33,11 @@ models:
            --fusion late is the research design's trunk on each half alone)
   resnet   ResNet-50 trunk per half (torchvision-compatible; --backbone-weights
            loads a local ImageNet checkpoint), head 4096-2048-1024-512-256-1
-  fpn      feature pyramid 16/32/128 over the whole pair; pooling head (default)
-           or the research design's 839M-weight flattening head (--fpn-head flatten)"""
+           (--fusion as for siamese)
+  fpn      feature pyramid 16/32/128 over the whole pair (--fusion cross, the
+           default, adds the pair with swapped halves as a second channel);
+           pooling head (default) or the research design's 839M-weight
+           flattening head (--fpn-head flatten)"""
 
 EXAMPLES = """\
 examples:
@@ -113,7 +116,7 @@ def register(subparsers) -> None:
     g.add_argument("--val-split", type=non_negative_float, default=0.2, metavar="F",
                    help="fraction at the end of each video for validation (default 0.2)")
     g.add_argument("--gap", type=non_negative_int, default=32, metavar="FRAMES",
-                   help="frames dropped at each train/validation boundary (default 32)")
+                   help="training frames dropped next to each train/validation boundary (default 32)")
     g.add_argument("--kfold", type=non_negative_int, default=0, metavar="K",
                    help="K-fold cross-validation over contiguous video segments (default off)")
     g.add_argument("--no-augment", dest="augment", action="store_false",
@@ -126,7 +129,8 @@ def register(subparsers) -> None:
                    help="CPU threads for torch (default auto: the idle cores)")
     g = p.add_argument_group("architecture")
     g.add_argument("--fusion", choices=("cross", "late"), default="cross",
-                   help="siamese: what each branch sees (default cross)")
+                   help="cross (default) lets the first convolution see both "
+                        "frames at each position; late is the research design")
     g.add_argument("--fpn-head", choices=("pool", "flatten"), default="pool",
                    help="fpn: pooling head (default) or the 81920->10240 flattening head")
     g.add_argument("--dropout", type=non_negative_float, default=0.0,
@@ -215,8 +219,10 @@ def run_train(args: argparse.Namespace) -> int:
         mcfg["fusion"] = args.fusion
     elif args.model == "fpn":
         mcfg["head"] = args.fpn_head
+        mcfg["fusion"] = "none" if args.fusion == "late" else "cross"
     elif args.model == "resnet":
         mcfg["freeze_backbone"] = args.freeze_backbone
+        mcfg["fusion"] = args.fusion
     if args.model == "resnet" and not args.backbone_weights and not args.quiet:
         print("visualmic train: note: ResNet-50 starts from random weights (give "
               "--backbone-weights PATH to start from a local ImageNet checkpoint)",

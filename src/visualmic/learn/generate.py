@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .._errors import ParameterError
+from .._errors import ParameterError, VisualMicWarning
 from .._progress import ProgressCallback, report
 from .data import CropPlan, PairConfig, PairDataset, PairNormalizer, load_dataset, split_indices
 from .train import TrainConfig, load_checkpoint, regression_metrics
@@ -231,6 +232,11 @@ def generate(
         done += t
         report(progress, done, None)
     raw = np.concatenate(outs).T  # (k, T), the model's output
+    if raw.shape[1] > 1 and float(np.max(np.ptp(raw, axis=1))) < 1e-6:
+        warnings.warn(
+            "the model's output is constant over this video, so the audio is silent: the "
+            "model did not learn (see the validation r in the checkpoint's .json) or the "
+            "surface does not move", VisualMicWarning, stacklevel=2)
     sig = raw.astype(np.float64)
     if cfg.pairs == "adjacent":  # increments: integrate (frame 0 has no predecessor)
         sig[:, 0] = 0.0

@@ -132,9 +132,9 @@ class SiameseConfig:
         alone in the other, compared only through the concatenated features.
         ``"cross"`` (default): each branch sees both halves stacked as
         channels, the pair forward ``(left, right)`` in one branch and
-        backward ``(left, -right)`` in the other, so the first convolution
-        can compare the frames pixel by pixel (see Notes of
-        :class:`SiameseConvNet`).
+        backward ``(left, -right)`` in the other (the right half being a
+        difference to the reference), so the first convolution can compare
+        the frames pixel by pixel (see Notes of :class:`SiameseConvNet`).
     """
 
     in_channels: int = 1
@@ -159,6 +159,18 @@ class SiameseConvNet(nn.Module):
     -----
     ``forward(x)`` takes ``x [shape=(B, C, S, 2S)]`` and returns
     ``y [shape=(B,)]`` in ``[-1, 1]``.
+
+    Why ``fusion="cross"``: a sub-pixel shift ``d`` changes a frame by about
+    ``-d`` times the texture's derivative, so the right half (the difference
+    to the reference, as :class:`visualmic.learn.data.PairNormalizer` makes
+    it) is the reference's derivative scaled by ``-d``; its sign can only be
+    read from a product of the two halves.  With late fusion each branch
+    sees one half alone and the head would have to learn that product from
+    pooled features: trained as in the bar of issue 3 it stays at r ~ 0
+    (``benchmarks/models.py``, ``siamese:late``).  With cross fusion each
+    branch sees both halves as channels, so the first convolution compares
+    them pixel by pixel; the backward branch ``(left, -right)`` is the same
+    pair reversed in time, whose label is the negative.
     """
 
     def __init__(self, config: SiameseConfig | None = None) -> None:
@@ -311,6 +323,11 @@ class ResNetConfig:
     freeze_backbone : bool
         Keep the trunk's weights and BatchNorm statistics fixed (useful with
         ImageNet weights); only the head learns.
+    fusion : {"cross", "late"}
+        As :attr:`SiameseConfig.fusion`: ``"late"`` is the research design
+        (each half through the trunk alone); ``"cross"`` (default) gives the
+        trunk's first convolution both frames as channels, the pair forward
+        in one branch and backward in the other.
     """
 
     in_channels: int = 1
@@ -319,6 +336,7 @@ class ResNetConfig:
     hidden: tuple[int, ...] = (2048, 1024, 512, 256)
     dropout: float = 0.0
     freeze_backbone: bool = False
+    fusion: str = "cross"
 
 
 class ResNetSiamese(nn.Module):
@@ -343,8 +361,11 @@ class ResNetSiamese(nn.Module):
         if cfg.input_size < 32:
             raise ParameterError(f"input_size={cfg.input_size} is too small for ResNet-50; "
                                  "use at least 32 (224 is the ImageNet size)")
+        if cfg.fusion not in ("cross", "late"):
+            raise ParameterError(f"fusion={cfg.fusion!r} must be 'cross' or 'late'")
         self.config = cfg
-        self.backbone = ResNet50Trunk(cfg.in_channels, tuple(cfg.layers))
+        self.backbone = ResNet50Trunk(cfg.in_channels * (2 if cfg.fusion == "cross" else 1),
+                                      tuple(cfg.layers))
         self.head = _mlp([2 * self.backbone.out_features, *cfg.hidden, 1], cfg.dropout)
         self.backbone_weights: str | None = None
         if cfg.freeze_backbone:
@@ -360,6 +381,8 @@ class ResNetSiamese(nn.Module):
         _check_input(x, self.config.in_channels, self.config.input_size, "ResNetSiamese")
         left, right = split_pair(x)
         n = x.shape[0]
+        if self.config.fusion == "cross":
+            left, right = torch.cat([left, right], 1), torch.cat([left, -right], 1)
         feats = self.backbone(torch.cat([left, right], 0))
         return self.head(torch.cat([feats[:n], feats[n:]], 1)).squeeze(1)
 
@@ -371,7 +394,8 @@ def load_backbone_weights(model: ResNetSiamese, path: str | os.PathLike) -> list
     ``"state_dict"`` or ``"model"``; ``module.`` / ``backbone.`` prefixes and
     the classifier ``fc.*`` are ignored.  An RGB ``conv1`` loaded into a
     grayscale model is summed over its colour channels (the response to a
-    grey image is unchanged).
+    grey image is unchanged).  With cross fusion the trunk's first
+    convolution sees two frames; each gets the (grey) ImageNet kernel.
 
     Parameters
     ----------
@@ -419,11 +443,15 @@ def load_backbone_weights(model: ResNetSiamese, path: str | os.PathLike) -> list
         if key not in target or not torch.is_tensor(tensor):
             ignored.append(name)
             continue
-        if key == "conv1.weight" and tensor.shape[1] != target[key].shape[1]:
-            if target[key].shape[1] == 1:
-                tensor = tensor.sum(1, keepdim=True)
-            else:
-                tensor = tensor.mean(1, keepdim=True).repeat(1, target[key].shape[1], 1, 1)
+        if key == "conv1.weight" and tensor.ndim == 4:
+            per_frame = model.config.in_channels
+            if tensor.shape[1] != per_frame:
+                if per_frame == 1:
+                    tensor = tensor.sum(1, keepdim=True)
+                else:
+                    tensor = tensor.mean(1, keepdim=True).repeat(1, per_frame, 1, 1)
+            if target[key].shape[1] == 2 * per_frame:  # cross fusion: the kernel on both frames
+                tensor = torch.cat([tensor, tensor], 1)
         if tuple(tensor.shape) != tuple(target[key].shape):
             raise ModelError(f"backbone weights {p!r}: {name} has shape {tuple(tensor.shape)}, "
                              f"expected {tuple(target[key].shape)}; is this a ResNet-50?")
@@ -460,8 +488,9 @@ class FPNConfig:
         and current-frame halves; two different 1x1 convolutions project them
         to ``head_channels`` each, and the head pools the mean of each
         projection and the mean of their product (a learned bilinear
-        correlation of the two frames' features at the same place), followed
-        by a small MLP; under a million weights in all.  ``"flatten"``: the research design's head, p1 and
+        correlation of the two frames' features at the same place),
+        batch-normalised, followed by a small MLP; under a million weights
+        in all.  ``"flatten"``: the research design's head, p1 and
         p2 flattened (81,920 values at S=32) into a ``flatten_hidden`` linear
         layer (10,240: 839 M weights, 3.4 GB in float32, GPU only).
     head_channels : int
@@ -472,10 +501,17 @@ class FPNConfig:
         Width of the flattening head's first layer.
     dropout : float
         Dropout between hidden layers.
+    fusion : {"cross", "none"}
+        ``"none"``: the research design, the pair image alone.  ``"cross"``
+        (default): a second channel holds the pair with its halves swapped,
+        so that every position of the image shows both frames at that place
+        and the first convolution can compare them (as the Siamese CNN's
+        cross fusion); see Notes of :class:`FeaturePyramidNet`.
     """
 
     in_channels: int = 1
     input_size: int = 32
+    fusion: str = "cross"
     channels: tuple[int, ...] = (16, 32, 128)
     pyramid_channels: int = 128
     head: str = "pool"
@@ -504,6 +540,13 @@ class FeaturePyramidNet(nn.Module):
     -----
     ``forward(x)`` takes ``x [shape=(B, C, S, 2S)]`` and returns
     ``y [shape=(B,)]`` in ``[-1, 1]``.
+
+    On the pair image alone (``fusion="none"``) the two frames meet only in
+    the head, after pooling, at positions ``S`` pixels apart: trained as in
+    the bar of issue 3 the network sits on a constant output for many epochs
+    and, depending on the seed, never leaves it.  With ``fusion="cross"``
+    the first convolution sees both frames at every position and the
+    network learns within the first epochs (``benchmarks/models.py``).
     """
 
     def __init__(self, config: FPNConfig | None = None) -> None:
@@ -515,8 +558,10 @@ class FeaturePyramidNet(nn.Module):
             raise ParameterError(f"input_size={cfg.input_size} must be a positive multiple of 8")
         if cfg.head not in ("pool", "flatten"):
             raise ParameterError(f"head={cfg.head!r} must be 'pool' or 'flatten'")
+        if cfg.fusion not in ("cross", "none"):
+            raise ParameterError(f"fusion={cfg.fusion!r} must be 'cross' or 'none'")
         self.config = cfg
-        c_in = cfg.in_channels
+        c_in = cfg.in_channels * (2 if cfg.fusion == "cross" else 1)
         downs = []
         for c_out in cfg.channels:
             downs.append(nn.Sequential(
@@ -545,7 +590,11 @@ class FeaturePyramidNet(nn.Module):
             hc = cfg.head_channels
             self.proj_ref = nn.ModuleList(nn.Conv2d(pc, hc, 1) for _ in range(3))
             self.proj_cur = nn.ModuleList(nn.Conv2d(pc, hc, 1) for _ in range(3))
-            self.head = _mlp([3 * 3 * hc, *cfg.hidden, 1], cfg.dropout)
+            # The pooled statistics differ in scale by orders of magnitude (the correlation
+            # of a 0.1 px shift is tiny at first): BatchNorm puts them on one scale, without
+            # which training can sit on a constant output for many epochs.
+            self.head = nn.Sequential(nn.BatchNorm1d(3 * 3 * hc),
+                                      *_mlp([3 * 3 * hc, *cfg.hidden, 1], cfg.dropout))
 
     def _pyramid(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         c1 = self.down1(x)
@@ -558,6 +607,9 @@ class FeaturePyramidNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         _check_input(x, self.config.in_channels, self.config.input_size, "FeaturePyramidNet")
+        if self.config.fusion == "cross":
+            left, right = split_pair(x)
+            x = torch.cat([x, torch.cat([right, left], -1)], 1)
         p1, p2, p3 = self._pyramid(x)
         if self.config.head == "flatten":
             return self.head(torch.cat([p1.flatten(1), p2.flatten(1)], 1)).squeeze(1)

@@ -81,7 +81,8 @@ class TrainConfig:
     val_split : float
         Fraction at the end of every video held out for validation (0.2).
     gap : int
-        Frames dropped at each train/validation boundary (32).
+        Training frames dropped next to each train/validation boundary (32),
+        so that no training frame neighbours a validation frame.
     kfold : int
         ``K >= 2`` trains K models, each validated on another contiguous
         segment of every video (0: off).
