@@ -628,3 +628,15 @@ def test_write_audio_never_overwrites_an_input(tmp_path):
     with pytest.raises(OutputError, match="is the input file"):
         write_audio(source, np.zeros(10), 2200, inputs=(source,))
     assert source.read_bytes() == b"input data"
+
+
+def test_float_wav_bytes_do_not_depend_on_the_time_of_writing(tmp_path):
+    # libsndfile stamps the write time into a float WAV's PEAK chunk; it is zeroed so that
+    # the same samples (e.g. `visualmic synth` with the same seed) give identical files
+    path = write_audio(tmp_path / "a.wav", 0.5 * np.sin(np.arange(300) / 5.0), 2200)
+    data = path.read_bytes()
+    at = data.index(b"PEAK")
+    assert data[at + 12:at + 16] == b"\0\0\0\0"
+    assert int.from_bytes(data[at + 8:at + 12], "little") == 1  # PEAK version, untouched
+    y, rate = sf.read(path)
+    assert rate == 2200 and np.max(np.abs(y)) == pytest.approx(0.5, abs=1e-3)

@@ -992,11 +992,9 @@ def sidecar_paths(path) -> tuple[Path, Path]:
 
 
 def _write_truth(path: Path, truth: np.ndarray, fps: float, inputs: tuple) -> None:
-    import soundfile as sf
+    from .io.audio import write_audio
 
-    with atomic_path(path, inputs=inputs) as tmp:
-        sf.write(str(tmp), truth.astype(np.float32), max(1, round(fps)),
-                 subtype="FLOAT", format="WAV")
+    write_audio(path, truth, max(1, round(fps)), inputs=inputs)
 
 
 def synthesize(

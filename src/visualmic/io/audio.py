@@ -191,8 +191,33 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, rate: float, *, pcm16: b
     with atomic_path(out, inputs=inputs) as tmp:
         try:
             sf.write(str(tmp), samples, rate_hz, subtype=subtype, format="WAV")
+            _clear_peak_timestamp(tmp)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise OutputError(
                 f"cannot write {str(out)!r}: {exc}; check the disk and the folder"
             ) from exc
     return out
+
+
+def _clear_peak_timestamp(path: Path) -> None:
+    """Zero the write time libsndfile stores in a float WAV's PEAK chunk.
+
+    The chunk holds each channel's peak and the time of writing (seconds
+    since 1970); with the time zeroed, the same samples give the same bytes.
+    """
+    with open(path, "r+b") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        pos = 12
+        while True:
+            f.seek(pos)
+            chunk = f.read(8)
+            if len(chunk) < 8 or chunk[:4] == b"data":
+                return
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"PEAK" and size >= 8:
+                f.seek(pos + 12)  # after the id, the size and the 4-byte version
+                f.write(b"\0\0\0\0")
+                return
+            pos += 8 + size + (size & 1)
