@@ -57,16 +57,27 @@ def _learn_import():
                          "pip install 'visualmic[learn]' (torch==2.13.0)") from None
 
 
-def _threads(text: str):
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--threads {text!r} must be auto or a positive integer")
-    return value
+def _word_or_count(option: str, words: tuple[str, ...]):
+    """An argparse type accepting one of ``words`` or a positive integer."""
+    allowed = ", ".join(words)
+
+    def parse(text: str):
+        if text in words:
+            return text
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(
+                f"{option} {text!r} must be {allowed} or a positive integer")
+        return value
+
+    return parse
+
+
+_threads = _word_or_count("--threads", ("auto",))
+_tiles = _word_or_count("--tiles", ("auto", "all"))
 
 
 def _set_threads(value) -> int:
@@ -78,18 +89,6 @@ def _set_threads(value) -> int:
     n = auto_threads() if value == "auto" else int(value)
     torch.set_num_threads(n)
     return n
-
-
-def _tiles(text: str):
-    if text in ("auto", "all"):
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--tiles {text!r} must be auto, all or a positive integer")
-    return value
 
 
 def register(subparsers) -> None:
