@@ -40,7 +40,7 @@ from types import SimpleNamespace
 import numpy as np
 
 import visualmic
-from visualmic.denoise import highpass, normalize, spectral_subtraction
+from visualmic.core.post import highpass, normalize, spectral_subtraction
 from visualmic.learn.enhance import Enhancer, load_enhancer, model_from_checkpoint, read_checkpoint
 from visualmic.learn.enhance_train import random_music
 
@@ -48,7 +48,7 @@ BAND = (80.0, 1000.0)
 
 
 def cases(bar: bool, n: int, seed: int) -> list[dict]:
-    from visualmic.synth import TEXTURES as ALL
+    from visualmic.sim.synthesize import TEXTURES as ALL
 
     rng = np.random.default_rng(seed)
     kinds = ["speech", "melody", "speech", "music"]

@@ -6,7 +6,7 @@ prints its peak resident memory (``VmHWM``), the memory after the imports, and t
 ratio 80k / 20k. Frames are streamed in chunks and decoded on a background thread;
 the band signals are the only per-frame state kept ((n_bands, T) float64: 12.8 MB
 for 80 000 frames of 20 bands) and the band combination is estimated on a bounded
-excerpt (:func:`visualmic.fast.combine_long`), so the growth is a few MB.
+excerpt (:func:`visualmic.core.linear.combine_long`), so the growth is a few MB.
 
 Run:  python benchmarks/memory.py [--frames 20000 80000] [--size 64] [--method fast]
 """
@@ -35,9 +35,9 @@ def child(video: str, method: str) -> dict:
     import warnings
 
     import visualmic
-    import visualmic.align  # noqa: F401 - count the imports in the baseline
-    import visualmic.denoise  # noqa: F401
-    import visualmic.fast  # noqa: F401
+    import visualmic.core.combine  # noqa: F401 - count the imports in the baseline
+    import visualmic.core.post  # noqa: F401
+    import visualmic.core.linear  # noqa: F401
     from visualmic.io.video import open_video
 
     # a short warm-up, so that the baseline holds every module and FFT plan

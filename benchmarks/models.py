@@ -16,7 +16,7 @@ For each model (Siamese CNN, FPN, ResNet-50 at reduced input size) this
 4. prints, per model and video, the Pearson r of the output against the
    truth (raw, no sign or scale fitting), the RMSE and MAE of the output
    (peak-normalised like the truth) and of predicting zero, the RMSE ratio,
-   r and RMSE after least-squares fitting (``visualmic.metrics``), and
+   r and RMSE after least-squares fitting (``visualmic.eval.metrics``), and
    training time and device; then the bar of issue 3 (Siamese: r >= 0.8 and
    RMSE <= 50% of predict-zero; FPN: r >= 0.6).
 
@@ -42,8 +42,8 @@ import torch
 from visualmic.learn.data import PairConfig, SyntheticSpec, build_dataset, synthetic_sources
 from visualmic.learn.generate import generate
 from visualmic.learn.train import TrainConfig, train_model
-from visualmic.metrics import evaluate
-from visualmic.synth import TEXTURES, synthesize
+from visualmic.eval.metrics import evaluate
+from visualmic.sim.synthesize import TEXTURES, synthesize
 
 HOLDOUT_TEXTURES = ("coffee", "brick", "chelsea")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import visualmic
-from visualmic.metrics import snr
+from visualmic.eval.metrics import snr
 
 CONFIGS = {
     "default": {},

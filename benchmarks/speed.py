@@ -131,8 +131,8 @@ def measure(kind: str, video: str, config: str, limit: int | None) -> dict:
         frames = (f for c in reader.chunks(128) for f in c)
         n = pyrtools_signals(frames, highpass=highpass, shape=reader.shape).shape[1]
     elif kind in ("phase-mem", "pyrtools-mem"):  # the method alone, frames already decoded
-        from visualmic.motion import PhaseMotion
-        from visualmic.pyramid import SteerablePyramid
+        from visualmic.core.motion import PhaseMotion
+        from visualmic.core.pyramid import SteerablePyramid
 
         frames = reader.read()
         wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -170,8 +170,8 @@ def run_sub(kind, video, config, limit=None) -> dict:
 def check_same_method(video: str) -> float:
     """Largest relative difference between pyrtools and visualmic phase band signals."""
     from visualmic.io.video import open_video
-    from visualmic.motion import PhaseMotion
-    from visualmic.pyramid import SteerablePyramid
+    from visualmic.core.motion import PhaseMotion
+    from visualmic.core.pyramid import SteerablePyramid
 
     frames = open_video(video, end=64).read()
     worst = 0.0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from visualmic import ParameterError
-from visualmic.align import align_bands, best_lag, combine_bands
+from visualmic.core.combine import align_bands, best_lag, combine_bands
 
 
 @pytest.fixture

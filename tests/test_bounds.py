@@ -1,4 +1,4 @@
-"""Tests of visualmic.bounds: the Cramér–Rao bound for a global translation."""
+"""Tests of visualmic.sim.bounds: the Cramér–Rao bound for a global translation."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from visualmic._errors import ParameterError
-from visualmic.bounds import crb_snr_db, frame_gradients, periodic_gradients, translation_crb
-from visualmic.synth import make_texture, render_frames
+from visualmic.sim.bounds import crb_snr_db, frame_gradients, periodic_gradients, translation_crb
+from visualmic.sim.synthesize import make_texture, render_frames
 
 
 @pytest.fixture

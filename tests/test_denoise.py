@@ -3,7 +3,7 @@ import pytest
 from scipy.signal import chirp
 
 from visualmic._errors import ParameterError
-from visualmic.denoise import bandpass, highpass, normalize, resample, spectral_subtraction
+from visualmic.core.post import bandpass, highpass, normalize, resample, spectral_subtraction
 
 RATE = 2200
 

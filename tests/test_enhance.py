@@ -38,7 +38,7 @@ from visualmic.learn.enhance_train import (  # noqa: E402
     si_sdr,
     train_enhancer,
 )
-from visualmic.metrics import snr  # noqa: E402
+from visualmic.eval.metrics import snr  # noqa: E402
 
 RATE = 2200.0
 TINY = EnhancerConfig(front_channels=2, channels=8, hidden=16, dilations=(1, 2))
@@ -70,9 +70,9 @@ def _scrambled(config=None, seed=0) -> EnhancerNet:
 
 def _melody_clip(amplitude, sigma, size=64, seconds=1.5, seed=3):
     """Render and recover a small melody video; return (classical signal, true motion)."""
-    from visualmic.denoise import highpass
-    from visualmic.pipeline import recover
-    from visualmic.synth import make_audio, make_texture, render_frames
+    from visualmic.core.post import highpass
+    from visualmic.engine.recover import recover
+    from visualmic.sim.synthesize import make_audio, make_texture, render_frames
 
     clean = make_audio("melody", rate=RATE, duration=seconds, seed=seed)
     tex = make_texture((size + 40, size + 40), kind="noise", seed=seed)
@@ -239,7 +239,7 @@ def test_random_music_is_deterministic_and_tonal():
 
 
 def test_training_and_validation_content_are_disjoint():
-    from visualmic.synth import _SPEECH_TEXTS, _SPEECH_VOICES
+    from visualmic.sim.synthesize import _SPEECH_TEXTS, _SPEECH_VOICES
 
     assert not set(TRAINING_TEXTURES) & set(VALIDATION_TEXTURES) - {"noise"}
     assert not set(TRAINING_VOICES) & set(_SPEECH_VOICES)
@@ -331,7 +331,7 @@ def test_shipped_checkpoint_improves_snr_on_a_synthetic_clip():
 
 @needs_shipped
 def test_recover_with_enhance(tmp_path):
-    from visualmic.pipeline import recover
+    from visualmic.engine.recover import recover
 
     frames, y, motion = _melody_clip(0.01, 2.0, seconds=1.0)
     plain = recover(frames, fps=RATE)
@@ -352,7 +352,7 @@ def test_recover_with_enhance(tmp_path):
 
 
 def test_recover_enhance_errors(tmp_path, capsys):
-    from visualmic.pipeline import recover
+    from visualmic.engine.recover import recover
 
     frames = np.random.default_rng(0).normal(128, 30, (50, 32, 32)).astype(np.float32)
     with pytest.raises(ParameterError, match="enhance=3"):

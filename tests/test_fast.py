@@ -10,12 +10,15 @@ import scipy.fft as sfft
 
 import visualmic
 from visualmic import ParameterError, VisualMicWarning
-from visualmic.align import combine_bands
-from visualmic.fast import AutoMotion, FastMotion, combine_long, motion_estimator, prefetch
-from visualmic.metrics import snr
-from visualmic.motion import PhaseMotion
-from visualmic.pyramid import SteerablePyramid
-from visualmic.synth import make_audio, make_texture, render_frames
+from visualmic.core.combine import combine_bands
+from visualmic.core.combine import combine_long
+from visualmic.core.linear import AutoMotion, FastMotion
+from visualmic.engine.chain import build_estimator as motion_estimator
+from visualmic.engine.threads import prefetch
+from visualmic.eval.metrics import snr
+from visualmic.core.motion import PhaseMotion
+from visualmic.core.pyramid import SteerablePyramid
+from visualmic.sim.synthesize import make_audio, make_texture, render_frames
 
 FPS = 2200.0
 
@@ -116,7 +119,7 @@ def test_half_spectrum_gather_equals_full_spectrum(small_motion):
         pm = PhaseMotion(pyr, g[0])
         full = sfft.fft2(g)
         rspec = sfft.rfft2(g)
-        for plan in pm._plan:
+        for plan in pm.plan:
             expected = full[:, plan.rows[:, None], plan.cols[None, :]] * plan.mask
             np.testing.assert_allclose(plan.gather(rspec), expected, rtol=1e-12, atol=1e-9)
 

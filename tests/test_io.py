@@ -20,6 +20,7 @@ from visualmic._errors import (
     VisualMicWarning,
 )
 from visualmic.io import VideoReader, open_video, parse_roi, read_audio, write_audio
+from visualmic.io import _av as av_mod
 from visualmic.io import video as video_mod
 
 FPS = 2200
@@ -245,12 +246,12 @@ def test_wrong_container_frame_count_is_never_trusted(gray8, monkeypatch):
     # MKV stores no frame count: the hint is 0 and every frame is still read
     assert quiet_open(path).frame_count_hint == 0
     # a container claiming too few frames
-    monkeypatch.setattr(video_mod, "_stream_frame_count", lambda stream: 3)
+    monkeypatch.setattr(av_mod, "stream_frame_count", lambda stream: 3)
     reader = quiet_open(path)
     assert reader.frame_count_hint == 3
     np.testing.assert_array_equal(reader.read(), frames)
     # a container claiming far too many: no huge allocation, all frames, a warning
-    monkeypatch.setattr(video_mod, "_stream_frame_count", lambda stream: 10**9)
+    monkeypatch.setattr(av_mod, "stream_frame_count", lambda stream: 10**9)
     reader = quiet_open(path)
     with pytest.warns(VisualMicWarning, match="announces 1000000000; the file may be truncated"):
         out = reader.read()
@@ -339,8 +340,8 @@ def test_downsample_of_large_frames_matches_the_dense_operator(rng):
     # frames wider than the dense limit are resampled band by band: same result
     frames = rng.normal(0, 1, size=(2, 20, 300)).astype(np.float32)
     out = open_video(frames, fps=FPS, downsample=2.5).read()
-    wy = video_mod._Resampler.weights(20, 8)
-    wx = video_mod._Resampler.weights(300, 120)
+    wy = video_mod.Resampler.weights(20, 8)
+    wx = video_mod.Resampler.weights(300, 120)
     np.testing.assert_allclose(out, wy @ frames.astype(np.float64) @ wx.T, atol=1e-4)
 
 
@@ -503,7 +504,7 @@ def test_av_errors_are_converted(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
 
-    monkeypatch.setattr(video_mod.av, "open", broken)
+    monkeypatch.setattr(av_mod.av, "open", broken)
     with pytest.raises(VideoError, match="Invalid data found"):
         open_video(path)
 

@@ -21,7 +21,7 @@ from visualmic.learn.data import (
     match_video_dir,
     split_indices,
 )
-from visualmic.synth import make_texture, render_frames, write_video
+from visualmic.sim.synthesize import make_texture, render_frames, write_video
 
 FPS = 2200.0
 F0 = 300.0  # Hz: 7.33 frames per period at 2200 fps
@@ -264,7 +264,7 @@ def test_left_right_flip_negates_the_label(tone_pair, tmp_path):
 
 
 def test_displacement_labels_keep_relative_amplitudes(tmp_path):
-    from visualmic.synth import synthesize
+    from visualmic.sim.synthesize import synthesize
 
     srcs = []
     for i, amp in enumerate((0.05, 0.2)):

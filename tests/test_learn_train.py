@@ -28,7 +28,7 @@ from visualmic.learn.train import (  # noqa: E402
     regression_metrics,
     train_model,
 )
-from visualmic.synth import synthesize  # noqa: E402
+from visualmic.sim.synthesize import synthesize  # noqa: E402
 
 TINY = {"channels": (8, 16), "hidden": (32,)}
 

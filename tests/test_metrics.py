@@ -6,8 +6,8 @@ import pytest
 from scipy.signal import chirp
 
 from visualmic._errors import ParameterError, VisualMicWarning
-from visualmic.denoise import resample
-from visualmic.metrics import (
+from visualmic.core.post import resample
+from visualmic.eval.metrics import (
     best_fit,
     evaluate,
     mae,

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from visualmic import ParameterError
-from visualmic.motion import PhaseMotion
-from visualmic.pyramid import SteerablePyramid
-from visualmic.synth import make_texture, render_frames
+from visualmic.core.motion import PhaseMotion
+from visualmic.core.pyramid import SteerablePyramid
+from visualmic.sim.synthesize import make_texture, render_frames
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 
 import visualmic
 from visualmic import InputFileError, ParameterError, VideoError
-from visualmic.metrics import snr
+from visualmic.eval.metrics import snr
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 from scipy.signal import chirp
 
 from visualmic._errors import OutputError, ParameterError
-from visualmic.plot import _spectrogram, _spectrogram_figure, spectrogram_png
+from visualmic.eval.plot import _spectrogram, _spectrogram_figure, spectrogram_png
 
 RATE = 2200
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from visualmic import ParameterError
-from visualmic.pyramid import SteerablePyramid, max_scales
+from visualmic.core.pyramid import SteerablePyramid, max_scales
 
 pt = pytest.importorskip("pyrtools")
 

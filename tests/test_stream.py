@@ -13,9 +13,10 @@ import soundfile as sf
 import visualmic
 from visualmic import ParameterError, VisualMicWarning
 from visualmic.cli import main
-from visualmic.metrics import pearson, snr
-from visualmic.stream import Listener, WavStream, listen, raw_frames
-from visualmic.synth import make_audio, make_texture, render_frames
+from visualmic.eval.metrics import pearson, snr
+from visualmic.engine.stream import Listener, listen
+from visualmic.io.live import WavStream, raw_frames
+from visualmic.sim.synthesize import make_audio, make_texture, render_frames
 
 FPS = 2200.0
 

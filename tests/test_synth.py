@@ -1,4 +1,4 @@
-"""Tests of visualmic.synth: textures, audio, rendering, lossless video, synthesize()."""
+"""Tests of visualmic.sim.synthesize: textures, audio, rendering, lossless video, synthesize()."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import soundfile as sf
 
 from visualmic._errors import AudioError, InputFileError, OutputError, ParameterError
-from visualmic.bounds import frame_gradients, translation_crb
+from visualmic.sim.bounds import frame_gradients, translation_crb
 from visualmic.cli import main
-from visualmic.synth import (
+from visualmic.sim.synthesize import (
     AUDIO_KINDS,
     PHOTO_TEXTURES,
     TEXTURES,

@@ -14,7 +14,7 @@ import numpy as np
 from ._errors import ParameterError
 
 __all__ = ["check_audio", "check_positive", "check_positive_int", "check_rate", "check_band",
-           "finite_number"]
+           "finite_number", "positive_number", "check_choice"]
 
 
 def check_audio(y, name: str = "y") -> np.ndarray:
@@ -116,3 +116,63 @@ def check_positive_int(value, name: str, *, allow_none: bool = False) -> int | N
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ParameterError(f"{name}={value!r} must be a positive integer")
     return int(value)
+
+
+def positive_number(name: str, value, *, integer: bool = False, allow_none: bool = False,
+                    allow_zero: bool = False):
+    """Return ``value`` as a positive (or non-negative) finite float or int.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, for the message.
+    value : object
+        The value to check.
+    integer : bool, optional
+        Require a whole number (returned as int).
+    allow_none : bool, optional
+        Accept (and return) None.
+    allow_zero : bool, optional
+        Accept 0.
+
+    Raises
+    ------
+    ParameterError
+        ``"{name}={value!r} must be a positive integer"`` (or number, non-negative).
+
+    Examples
+    --------
+    >>> positive_number("fps", 2200)
+    2200.0
+    >>> positive_number("scales", 3, integer=True)
+    3
+    """
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, bool)
+    if ok:
+        try:
+            v = float(value)
+        except OverflowError:  # an int beyond float range
+            v = math.inf
+        ok = math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+        if integer:
+            ok = ok and v.is_integer()
+    if not ok:
+        sign = "non-negative" if allow_zero else "positive"
+        raise ParameterError(f"{name}={value!r} must be a {sign} {'integer' if integer else 'number'}")
+    return int(value) if integer else v
+
+
+def check_choice(name: str, value, choices) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ParameterError.
+
+    Examples
+    --------
+    >>> check_choice("weighting", "ml", ("ml", "uniform"))
+    'ml'
+    """
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ParameterError(f"{name}={value!r} must be one of {{{options}}}")
+    return value

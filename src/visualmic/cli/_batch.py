@@ -22,7 +22,7 @@ A video that fails is reported and the others go on; the exit code is then 1."""
 
 def register(subparsers) -> None:
     """Add the ``batch`` sub-command."""
-    from ..pipeline import DEFAULTS
+    from ..engine.recover import DEFAULTS
 
     p = subparsers.add_parser("batch", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .._errors import OutputError, ParameterError
-    from ..distributed import recover_many
+    from ..engine.batch import recover_many
     from ..io.video import parse_roi
     from . import progress_bar
 
@@ -114,11 +114,11 @@ def _sequential(videos, out_dir, pcm16, callback, options):
     """The batch without Dask (same outputs)."""
     from pathlib import Path
 
-    from .._atomic import check_output_path
     from .._errors import ParameterError, VisualMicError
-    from ..distributed import BatchItem
+    from ..engine.batch import BatchItem
+    from .._api import recover
+    from ..io.atomic import check_output_path
     from ..io.audio import write_audio
-    from ..pipeline import recover
 
     stems: dict = {}
     for v in videos:

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print what it measured."""
-    from ..demo import run_demo
+    from ..engine.demo import run_demo
 
     callback, close = progress_bar(args, "demo")
     try:

@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .._atomic import check_output_path
     from .._errors import VisualMicWarning
-    from ..denoise import normalize, resample, spectral_subtraction
+    from ..core.post import normalize, resample, spectral_subtraction
+    from ..io.atomic import check_output_path
     from ..io.audio import read_audio, write_audio
 
     inputs = (args.input,)

@@ -80,7 +80,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the data (cached), train, write the checkpoint."""
-    from .._atomic import check_output_path
+    from ..io.atomic import check_output_path
     from ..learn.enhance_train import TrainConfig, train_enhancer
 
     out = check_output_path(args.output)

@@ -66,7 +66,7 @@ def _fmt(value, spec: str) -> str:
 
 
 def format_table(m: dict) -> str:
-    """Render the metrics of :func:`visualmic.metrics.evaluate` as an aligned table."""
+    """Render the metrics of :func:`visualmic.eval.metrics.evaluate` as an aligned table."""
     band = "full" if m["band"] is None else f"{m['band'][0]:g}-{m['band'][1]:g} Hz"
     rows = [
         ("SNR", _fmt(m["snr_db"], ".2f"), "dB"),
@@ -88,8 +88,8 @@ def format_table(m: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Read both files, compute the metrics, print them."""
+    from ..eval.metrics import evaluate
     from ..io.audio import read_audio
-    from ..metrics import evaluate
 
     rec, rec_rate = read_audio(args.recovered)
     truth, truth_rate = read_audio(args.truth)

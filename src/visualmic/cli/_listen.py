@@ -85,8 +85,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read frames, recover live, write the audio; print a one-line summary on stderr."""
     from .._errors import ParameterError
+    from ..engine.stream import listen
+    from ..io.live import capture_frames, parse_size, raw_frames
     from ..io.video import parse_roi
-    from ..stream import capture_frames, listen, parse_size, raw_frames
 
     if (args.raw is None) == (args.input is None):
         raise ParameterError("give exactly one input: --raw WxH (frames on stdin) or "

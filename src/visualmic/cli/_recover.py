@@ -48,7 +48,7 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     """Add the ``recover`` sub-command."""
-    from ..pipeline import DEFAULTS
+    from ..engine.recover import DEFAULTS
 
     p = subparsers.add_parser("recover", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,10 +121,10 @@ def default_output(video: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Recover, write the WAV (and spectrogram), print a summary."""
-    from .._atomic import check_output_path
+    from .._api import recover
+    from ..io.atomic import check_output_path
     from ..io.audio import read_audio, write_audio
     from ..io.video import parse_roi
-    from ..pipeline import recover
 
     out = Path(args.output) if args.output else default_output(args.video)
     inputs = tuple(x for x in (args.video, args.truth) if x)
@@ -156,12 +156,12 @@ def run(args: argparse.Namespace) -> int:
     summary = rec.summary()
     summary["output"] = str(out)
     if args.truth:
-        from ..metrics import evaluate
+        from ..eval.metrics import evaluate
 
         summary["metrics"] = evaluate(rec.audio, truth, rate=rec.rate, ref_rate=truth_rate,
                                       band=None, max_lag=3)
     if args.spectrogram:
-        from ..plot import spectrogram_png
+        from ..eval.plot import spectrogram_png
 
         signals = [(rec.audio, rec.rate)]
         titles = ["recovered"]

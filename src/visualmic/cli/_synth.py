@@ -63,7 +63,7 @@ def _duration(text: str) -> float | None:
 
 def register(subparsers) -> None:
     """Add the ``synth`` sub-command."""
-    from ..synth import AUDIO_KINDS, TEXTURES
+    from ..sim.synthesize import AUDIO_KINDS, TEXTURES
 
     p = subparsers.add_parser("synth", help=HELP, description=DESCRIPTION)
     p.add_argument("-o", "--output", required=True, metavar="VIDEO",
@@ -101,7 +101,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Render the video and print a one-line summary."""
-    from ..synth import synthesize
+    from ..sim.synthesize import synthesize
 
     callback, close = progress_bar(args, "synth")
     try:

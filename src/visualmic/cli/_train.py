@@ -295,7 +295,7 @@ def default_output(video: str) -> Path:
 def run_generate(args: argparse.Namespace) -> int:
     """Generate audio from a video and write it."""
     _learn_import()
-    from .._atomic import check_output_path
+    from ..io.atomic import check_output_path
     from ..io.audio import read_audio, write_audio
     from ..io.video import parse_roi
     from ..learn.generate import generate
@@ -319,7 +319,7 @@ def run_generate(args: argparse.Namespace) -> int:
         close()
     audio, rate = gen.audio, gen.rate
     if args.output_rate:
-        from ..denoise import resample
+        from ..core.post import resample
 
         audio, rate = resample(audio, gen.rate, args.output_rate), args.output_rate
     write_audio(out, audio, rate, pcm16=args.pcm16, inputs=inputs)
@@ -327,12 +327,12 @@ def run_generate(args: argparse.Namespace) -> int:
                "rate": rate, "tiles": gen.tiles, "weights": gen.weights,
                "seconds": gen.seconds}
     if args.truth:
-        from ..metrics import evaluate
+        from ..eval.metrics import evaluate
 
         summary["metrics"] = evaluate(gen.audio, truth, rate=gen.rate, ref_rate=truth_rate,
                                       max_lag=3)
     if args.spectrogram:
-        from ..plot import spectrogram_png
+        from ..eval.plot import spectrogram_png
 
         signals, titles = [(gen.audio, gen.rate)], ["generated"]
         if args.truth:

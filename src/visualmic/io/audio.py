@@ -4,7 +4,7 @@
 through soundfile and falls back to FFmpeg (through PyAV) for other formats,
 such as AAC in M4A or the audio track of a video.  :func:`write_audio` writes
 WAV files, float32 by default or 16-bit PCM, through
-:func:`visualmic._atomic.atomic_path`: a temporary file beside the target is
+:func:`visualmic.io.atomic.atomic_path`: a temporary file beside the target is
 renamed over it only when complete, and never over one of the inputs.
 """
 
@@ -19,8 +19,8 @@ import av
 import numpy as np
 import soundfile as sf
 
-from .._atomic import atomic_path
 from .._errors import AudioError, InputFileError, OutputError, ParameterError
+from .atomic import atomic_path
 
 __all__ = ["read_audio", "write_audio"]
 

@@ -27,47 +27,25 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import numpy as np
 
 from .._errors import InputFileError, ParameterError, VideoError, VisualMicWarning
 from .._progress import ProgressCallback, report
+from ._av import LOSSY_ADVICE, AVSource, frame_index
+from ._files import ArraySource, FolderSource
+from ._source import Source
 
 __all__ = ["open_video", "VideoReader", "parse_roi", "LOW_FPS"]
 
 #: Frame rates below this (frames per second) trigger a low-frame-rate warning.
 LOW_FPS = 1000.0
 
-#: File-name suffixes read from a folder of frames.
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
-
-#: Luminance weights (ITU-R BT.601) applied to R, G, B.
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 
 # Codecs whose output equals their input.
-_LOSSLESS_CODECS = frozenset({
-    "ffv1", "rawvideo", "png", "apng", "tiff", "huffyuv", "ffvhuff", "utvideo",
-    "magicyuv", "qtrle", "bmp", "pam", "pgm", "pgmyuv", "ppm", "pbm", "v210", "v410",
-    "r210", "r10k", "ayuv", "yuv4", "y41p", "lagarith", "zlib", "zmbv", "sgi", "targa",
-})
-# Codecs treated as lossy even where a lossless mode exists: whether a given file
-# used it cannot be told from the stream header.
-_LOSSY_CODECS = frozenset({
-    "h264", "hevc", "vvc", "av1", "vp8", "vp9", "mpeg4", "mjpeg", "mjpegb", "prores",
-    "mpeg1video", "mpeg2video", "h263", "h263p", "flv1", "theora", "dnxhd", "cinepak",
-    "msmpeg4v1", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2", "wmv3", "vc1", "svq1", "svq3",
-    "dvvideo", "jpeg", "webp",
-})
-
-_LOSSY_ADVICE = ("lossy compression destroys sub-pixel motion; re-encode losslessly (FFV1) "
-                 "or record uncompressed")
-
-_ATTACHED_PIC = 1024  # AV_DISPOSITION_ATTACHED_PIC: cover art, not video
 
 
 # --------------------------------------------------------------------------- validation
@@ -165,440 +143,10 @@ def _shrink_factor(downsample) -> float:
     return f if f >= 1 else 1.0 / f
 
 
-def _natural_key(path: Path) -> list:
-    """Sort key putting ``frame2`` before ``frame10``."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
-
-
-def _av_reason(exc: BaseException) -> str:
-    """Return the short reason of a PyAV/FFmpeg exception (without the errno noise)."""
-    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return str(reason).rstrip(".")
-
-
-def _classify_codec(name: str | None) -> bool | None:
-    """Return True for lossless codecs, False for lossy ones, None when unknown."""
-    if name is None:
-        return None
-    if name in _LOSSLESS_CODECS:
-        return True
-    if name in _LOSSY_CODECS:
-        return False
-    try:
-        codec = av.codec.Codec(name, "r")
-    except Exception:  # noqa: BLE001 - unknown to this FFmpeg build
-        return None
-    if codec.lossless and not codec.lossy:
-        return True
-    if codec.lossy and not codec.lossless:
-        return False
-    return None
-
-
-# --------------------------------------------------------------------------- frame conversion
-
-Converter = Callable[[av.VideoFrame, slice, slice], np.ndarray]
-
-
-def _frame_converter(fmt: av.VideoFormat) -> tuple[Converter, int | None]:
-    """Build a function turning a decoded frame into a cropped 2-D luminance array.
-
-    Returns ``(convert, bit_depth)``.  ``convert(frame, rows, cols)`` returns an
-    array of shape ``(len(rows), len(cols))``: a view of the frame's luma plane
-    in its native integer type for grey and YUV formats (exact), or float64
-    luminance for RGB and palette formats.  The array may share memory with the
-    frame; copy it before the frame is released.
-    """
-    name = fmt.name
-    comps = fmt.components
-    luma = [c for c in comps if c.is_luma]
-    if luma and not fmt.has_palette and not fmt.is_bit_stream and not fmt.is_bayer:
-        c = luma[0]
-        alone = sum(1 for d in comps if d.plane == c.plane) == 1
-        if alone:
-            order = ">" if fmt.is_big_endian else "<"
-            if re.search(r"f32", name):
-                dtype, bits = np.dtype(order + "f4"), None
-            elif re.search(r"f16", name):
-                dtype, bits = np.dtype(order + "f2"), None
-            elif c.bits <= 8:
-                dtype, bits = np.dtype(np.uint8), c.bits
-            elif c.bits <= 16:
-                dtype, bits = np.dtype(order + "u2"), c.bits
-            else:
-                dtype = None
-            # p010/p016-style formats store samples in the most significant bits.
-            shift = 16 - c.bits if (dtype is not None and re.match(r"p\d{3}", name)) else 0
-            if dtype is not None:
-                index, itemsize = c.plane, dtype.itemsize
-
-                def convert_luma(frame, rows, cols):
-                    plane = frame.planes[index]
-                    stride = plane.line_size // itemsize  # samples per row, with padding
-                    data = np.frombuffer(plane, dtype, count=plane.height * stride)
-                    out = data.reshape(plane.height, stride)[:, : plane.width][rows, cols]
-                    return out >> shift if shift else out
-
-                return convert_luma, bits
-    depth = max((c.bits for c in comps), default=8)
-    if fmt.is_rgb or fmt.has_palette:
-        target, bits = ("rgb48le", 16) if depth > 8 else ("rgb24", 8)
-
-        def convert_rgb(frame, rows, cols):
-            rgb = frame.to_ndarray(format=target)
-            return rgb[rows, cols] @ LUMA_WEIGHTS
-
-        return convert_rgb, bits
-    # Anything else (packed YUV, grey + alpha, 1-bit, ...): let swscale extract grey.
-    target, bits = ("gray16le", 16) if depth > 8 else ("gray", 8)
-
-    def convert_other(frame, rows, cols):
-        return frame.to_ndarray(format=target)[rows, cols]
-
-    return convert_other, bits
-
-
-def _luminance(arr: np.ndarray) -> np.ndarray:
-    """Reduce ``(..., H, W, C)`` colour to float64 luminance; pass grey through."""
-    if arr.ndim >= 3 and arr.shape[-1] in (3, 4):
-        return arr[..., :3] @ LUMA_WEIGHTS
-    if arr.ndim >= 3 and arr.shape[-1] == 1:
-        return arr[..., 0]
-    return arr
-
-
-# --------------------------------------------------------------------------- sources
-
-
-class _Source:
-    """A sequence of frames; subclasses fill in the metadata and the frame iterator."""
-
-    path: Path | None = None
-    input_shape: tuple[int, int] = (0, 0)
-    codec: str | None = None
-    lossless: bool | None = None
-    bit_depth: int | None = None
-    frame_count_hint: int = 0
-    source_fps: float | None = None
-    exact_count: int | None = None  # known exactly (arrays, folders), else None
-    check_finite: bool = False
-
-    def __init__(self, warn: Callable[[str], None]):
-        self._warn = warn
-
-    def frames(self, start: int, end: int | None, rows: slice, cols: slice) -> Iterator[np.ndarray]:
-        """Yield 2-D cropped luminance frames ``start <= i < end``."""
-        raise NotImplementedError
-
-    def blocks(self, start: int, end: int | None, rows: slice, cols: slice,
-               size: int) -> Iterator[np.ndarray]:
-        """Yield float32 blocks ``(t <= size, h, w)`` of consecutive frames."""
-        h = len(range(*rows.indices(self.input_shape[0])))
-        w = len(range(*cols.indices(self.input_shape[1])))
-        buf = np.empty((size, h, w), np.float32)
-        n = 0
-        gen = self.frames(start, end, rows, cols)
-        try:
-            for frame in gen:
-                buf[n] = frame
-                n += 1
-                if n == size:
-                    yield buf
-                    buf = np.empty((size, h, w), np.float32)
-                    n = 0
-        finally:
-            gen.close()
-        if n:
-            yield buf[:n]
-
-
-class _AVSource(_Source):
-    """A video file decoded by FFmpeg through PyAV."""
-
-    def __init__(self, path: Path, warn):
-        super().__init__(warn)
-        self.path = path
-        container = self._open()
-        try:
-            stream = self._stream(container)
-            self._index = stream.index
-            ctx = stream.codec_context
-            codec = getattr(ctx, "codec", None)
-            self.codec = (getattr(codec, "canonical_name", None) or ctx.name) if ctx else None
-            self.lossless = _classify_codec(self.codec)
-            self.frame_count_hint = _stream_frame_count(stream)
-            rate = stream.average_rate
-            self.source_fps = float(rate) if rate and float(rate) > 0 else None
-            duration = None
-            if stream.duration is not None and stream.time_base:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration:
-                duration = container.duration / 1e6
-            self._duration = duration
-            # Resolution of the timestamps, which bounds the precision of the duration.
-            self._tick = float(stream.time_base) if stream.time_base else 0.0
-            # Decode the first frames: proves the file decodes and gives the pixel format
-            # (and the frame rate from timestamps when the stream does not declare one).
-            stream.thread_type = "AUTO"
-            pts: list[float] = []
-            first = None
-            try:
-                for frame in container.decode(stream):
-                    if first is None:
-                        first = frame
-                    if frame.pts is not None and frame.time_base:
-                        pts.append(float(frame.pts * frame.time_base))
-                    if self.source_fps is not None or len(pts) >= 16:
-                        break
-            except (av.error.FFmpegError, OSError, ValueError) as exc:
-                if first is None:
-                    raise VideoError(
-                        f"cannot decode {str(path)!r}: {_av_reason(exc)}; the file is corrupt "
-                        "or not a video FFmpeg can read"
-                    ) from exc
-            if first is None:
-                raise VideoError(
-                    f"{str(path)!r} holds no decodable frames; check that the file is a "
-                    "complete video"
-                )
-            if self.source_fps is None and len(pts) >= 2:
-                steps = np.diff(np.asarray(pts))
-                steps = steps[steps > 0]
-                if steps.size:
-                    self.source_fps = 1.0 / float(np.median(steps))
-            self.input_shape = (first.height, first.width)
-            self._convert, self.bit_depth = _frame_converter(first.format)
-            self.check_finite = self.bit_depth is None  # floating-point pixel formats
-            self._format = first.format.name
-        finally:
-            container.close()
-
-    def _open(self):
-        try:
-            return av.open(str(self.path))
-        except PermissionError as exc:
-            raise InputFileError(
-                f"cannot read {str(self.path)!r}: permission denied; check the file's permissions"
-            ) from exc
-        except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
-            raise VideoError(
-                f"cannot open {str(self.path)!r} as a video: {_av_reason(exc)}; check that it "
-                "is a video file FFmpeg can read"
-            ) from exc
-
-    def _stream(self, container):
-        streams = [s for s in container.streams.video
-                   if not int(getattr(s, "disposition", 0) or 0) & _ATTACHED_PIC]
-        streams = streams or list(container.streams.video)
-        if not streams:
-            kinds = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
-            raise VideoError(
-                f"{str(self.path)!r} holds no video stream (it holds {kinds}); give a video file"
-            )
-        return streams[0]
-
-    def frames(self, start, end, rows, cols):
-        container = self._open()
-        try:
-            stream = container.streams[self._index]
-            stream.thread_type = "AUTO"
-            convert, fmt = self._convert, self._format
-            height, width = self.input_shape
-            stop = math.inf if end is None else end
-            decoded = 0
-            it = container.decode(stream)
-            while decoded < stop:
-                try:
-                    frame = next(it)
-                except StopIteration:
-                    self._check_complete(decoded, end)
-                    return
-                except (av.error.FFmpegError, OSError, ValueError) as exc:
-                    if decoded <= start:
-                        raise VideoError(
-                            f"cannot decode {str(self.path)!r} after {decoded} frames: "
-                            f"{_av_reason(exc)}; the file is corrupt or truncated"
-                        ) from exc
-                    self._warn(
-                        f"{self.path.name}: decoding stopped after {decoded} frames "
-                        f"({_av_reason(exc)}); the file is corrupt or truncated, using the "
-                        "frames decoded so far"
-                    )
-                    return
-                if decoded >= start:
-                    if frame.height != height or frame.width != width:
-                        raise VideoError(
-                            f"frame {decoded} of {str(self.path)!r} is {frame.width}x"
-                            f"{frame.height}, the first was {width}x{height}; re-encode the "
-                            "video at one frame size"
-                        )
-                    if frame.format.name != fmt:
-                        convert, _ = _frame_converter(frame.format)
-                        fmt = frame.format.name
-                    yield convert(frame, rows, cols)
-                decoded += 1
-        finally:
-            container.close()
-
-    def _check_complete(self, decoded: int, end: int | None) -> None:
-        """Warn when the decoder ran out well before the container said it would."""
-        if end is not None and end <= decoded:
-            return
-        expected, slack = self.frame_count_hint, 0.0
-        if not expected and self._duration and self.source_fps:
-            expected = int(round(self._duration * self.source_fps))
-            slack = 2 * self._tick * self.source_fps  # e.g. MKV durations are in ms
-        if expected and decoded < expected - max(2.0, 0.01 * expected, slack):
-            self._warn(
-                f"{self.path.name}: decoded {decoded} frames but the container announces "
-                f"{expected}; the file may be truncated (using the {decoded} frames decoded)"
-            )
-
-
-def _stream_frame_count(stream) -> int:
-    """Return the container's frame count: a hint only (0 when unknown, possibly wrong)."""
-    try:
-        return max(0, int(stream.frames or 0))
-    except (TypeError, ValueError):
-        return 0
-
-
-class _ArraySource(_Source):
-    """Frames held in an array ``(T, H, W)`` or ``(T, H, W, 3)`` (in memory or memory-mapped)."""
-
-    def __init__(self, arr: np.ndarray, warn, *, path: Path | None = None):
-        super().__init__(warn)
-        error = VideoError if path is not None else ParameterError
-        what = f"{str(path)!r}" if path is not None else "the frame array"
-        if arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4) or arr.ndim not in (3, 4):
-            raise error(
-                f"{what} has shape {arr.shape}; give frames as (T, H, W) grey or (T, H, W, 3) RGB"
-            )
-        if arr.dtype.kind not in "uif":
-            raise error(
-                f"{what} has dtype {arr.dtype}; give integer or floating-point grey levels"
-            )
-        if arr.shape[0] == 0 or arr.shape[1] == 0 or arr.shape[2] == 0:
-            raise VideoError(f"{what} of shape {arr.shape} holds no pixels; give at least 1 frame")
-        self._arr = arr
-        self.path = path
-        self.input_shape = (int(arr.shape[1]), int(arr.shape[2]))
-        self.frame_count_hint = self.exact_count = int(arr.shape[0])
-        if arr.dtype.kind == "f":
-            self.bit_depth, self.check_finite = None, True
-        elif arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
-            self.bit_depth = arr.dtype.itemsize * 8
-        else:
-            self.bit_depth = None
-        self._colour = arr.ndim == 4
-
-    def _crop_shape(self, rows: slice, cols: slice) -> tuple[int, int]:
-        return (len(range(*rows.indices(self.input_shape[0]))),
-                len(range(*cols.indices(self.input_shape[1]))))
-
-    def frames(self, start, end, rows, cols):  # pragma: no cover - blocks() is used
-        stop = self.exact_count if end is None else min(end, self.exact_count)
-        for t in range(start, stop):
-            yield _luminance(self._arr[t, rows, cols])
-
-    def blocks(self, start, end, rows, cols, size):
-        stop = self.exact_count if end is None else min(end, self.exact_count)
-        for t0 in range(start, stop, size):
-            t1 = min(t0 + size, stop)
-            if self._colour:  # frame by frame: float64 luminance of one frame at a time
-                block = np.empty((t1 - t0,) + self._crop_shape(rows, cols), np.float32)
-                for i in range(t1 - t0):
-                    block[i] = _luminance(self._arr[t0 + i, rows, cols])
-            else:
-                block = np.array(self._arr[t0:t1, rows, cols], dtype=np.float32)
-            yield block
-
-
-class _FolderSource(_Source):
-    """A folder of image files, one frame each, in natural order."""
-
-    def __init__(self, path: Path, warn):
-        super().__init__(warn)
-        self.path = path
-        files = [p for p in path.iterdir()
-                 if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
-        if not files:
-            raise InputFileError(
-                f"folder {str(path)!r} holds no frames ({', '.join(IMAGE_SUFFIXES)} files); "
-                "give a folder of images or a video file"
-            )
-        kinds: dict[str, list[Path]] = {}
-        for p in files:
-            kinds.setdefault(".tif" if p.suffix.lower() == ".tiff" else p.suffix.lower(),
-                             []).append(p)
-        if len(kinds) > 1:
-            keep = max(kinds, key=lambda k: len(kinds[k]))
-            dropped = len(files) - len(kinds[keep])
-            warn(f"{path.name}: using the {len(kinds[keep])} {keep} frames, ignoring {dropped} "
-                 "image files of other types")
-            files = kinds[keep]
-        self._files = sorted(files, key=_natural_key)
-        self.frame_count_hint = self.exact_count = len(self._files)
-        first, self.bit_depth, self.codec, self.lossless, floating = self._load(self._files[0])
-        self.check_finite = floating
-        self.input_shape = (int(first.shape[0]), int(first.shape[1]))
-
-    def _load(self, file: Path) -> tuple[np.ndarray, int | None, str, bool | None, bool]:
-        """Read one image: ``(luma (H, W), bit_depth, codec, lossless, floating)``."""
-        if file.suffix.lower() in (".tif", ".tiff"):
-            try:
-                import tifffile
-            except ImportError:  # pragma: no cover - tifffile ships with scikit-image
-                pass
-            else:
-                try:
-                    with tifffile.TiffFile(file) as tif:
-                        page = tif.pages[0]
-                        arr = page.asarray()
-                        compression = getattr(page.compression, "name", str(page.compression))
-                except Exception as exc:  # noqa: BLE001 - tifffile raises many types
-                    raise VideoError(
-                        f"cannot read frame {str(file)!r}: {exc}; replace or remove the file"
-                    ) from exc
-                arr = _luminance(np.squeeze(arr)) if arr.ndim == 3 else arr
-                if arr.ndim != 2 or arr.dtype.kind not in "uif":
-                    raise VideoError(
-                        f"frame {str(file)!r} has shape {arr.shape} and dtype {arr.dtype}; "
-                        "give single grey or RGB images"
-                    )
-                lossy = any(k in compression.upper() for k in ("JPEG", "WEBP", "LERC"))
-                bits = None if arr.dtype.kind == "f" else (
-                    8 if arr.dtype.itemsize == 1 else 16 if arr.dtype.itemsize == 2 else None)
-                return arr, bits, "tiff", not lossy, arr.dtype.kind == "f"
-        try:
-            with av.open(str(file)) as container:
-                frame = next(container.decode(video=0))
-                convert, bits = _frame_converter(frame.format)
-                arr = np.array(convert(frame, slice(None), slice(None)))
-                ctx = container.streams.video[0].codec_context
-                codec = ctx.name
-        except (av.error.FFmpegError, OSError, ValueError, StopIteration, IndexError) as exc:
-            raise VideoError(
-                f"cannot read frame {str(file)!r}: {_av_reason(exc)}; replace or remove the file"
-            ) from exc
-        return arr, bits, codec, _classify_codec(codec), arr.dtype.kind == "f"
-
-    def frames(self, start, end, rows, cols):
-        stop = self.exact_count if end is None else min(end, self.exact_count)
-        for file in self._files[start:stop]:
-            arr = self._load(file)[0]
-            if arr.shape != self.input_shape:
-                raise VideoError(
-                    f"frame {str(file)!r} is {arr.shape[1]}x{arr.shape[0]}, the first frame is "
-                    f"{self.input_shape[1]}x{self.input_shape[0]}; all frames must have one size"
-                )
-            yield arr[rows, cols]
-
-
 # --------------------------------------------------------------------------- resampling
 
 
-class _Resampler:
+class Resampler:
     """Anti-aliased shrinking of frame blocks ``(t, H, W) -> (t, Ho, Wo)`` (float32).
 
     Each axis is filtered with a Lanczos-3 kernel stretched by the shrink factor
@@ -702,7 +250,7 @@ class VideoReader:
         :func:`warnings.warn` as :class:`visualmic.VisualMicWarning`).
     """
 
-    def __init__(self, source: _Source, *, fps: float, start: int, end: int | None,
+    def __init__(self, source: Source, *, fps: float, start: int, end: int | None,
                  roi: tuple[int, int, int, int] | None, downsample: float,
                  shrink: float, warning_list: list[str]):
         self._source = source
@@ -726,7 +274,7 @@ class VideoReader:
         else:
             out = (max(1, int(round(h / shrink))), max(1, int(round(w / shrink))))
             self.shape = out
-            self._resample = _Resampler((h, w), out)
+            self._resample = Resampler((h, w), out)
 
     def __repr__(self) -> str:
         src = str(self.path) if self.path is not None else "array"
@@ -844,6 +392,44 @@ class VideoReader:
             )
         return total / n
 
+    # -- for runners that split the range (Dask) -------------------------------------------
+    @property
+    def in_memory(self) -> bool:
+        """True when the frames are an in-memory array (not a file or folder)."""
+        return self.path is None
+
+    def frame_index(self):
+        """A :class:`~visualmic.io._av.FrameIndex` of the video file, or None for other sources.
+
+        Scanning the packets (no decoding) gives the exact frame count and lets readers
+        of later ranges seek to a key frame instead of decoding from the start
+        (:meth:`use_index`).
+        """
+        if not isinstance(self._source, AVSource):
+            return None
+        return frame_index(self.path)
+
+    def use_index(self, index) -> None:
+        """Let this reader seek with ``index`` (from :meth:`frame_index`) where exact."""
+        if isinstance(self._source, AVSource):
+            self._source.index = index
+
+    @property
+    def seeked_to(self) -> int | None:
+        """Frame at which the last read of a video file started decoding (None otherwise)."""
+        return getattr(self._source, "seeked_to", None)
+
+    @property
+    def exact_count(self) -> int | None:
+        """The source's frame count when known exactly (arrays, folders), else None."""
+        return self._source.exact_count
+
+    def frames_array(self, lo: int, hi: int) -> np.ndarray:
+        """Frames ``[start + lo, start + hi)`` of an in-memory source, as stored (no ROI)."""
+        if not isinstance(self._source, ArraySource):
+            raise ParameterError("frames_array() needs an in-memory array source")
+        return self._source.array[self.start + lo : self.start + hi]
+
     def _name(self) -> str:
         return repr(str(self.path)) if self.path is not None else "the frame array"
 
@@ -932,7 +518,7 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
         warnings.warn(message, VisualMicWarning, stacklevel=4)
 
     if isinstance(source, np.ndarray):
-        src: _Source = _ArraySource(source, warn)
+        src: Source = ArraySource(source, warn)
         name = "the frame array"
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -940,7 +526,7 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
         if not path.exists():
             raise InputFileError(f"video {str(path)!r} does not exist; check the path")
         if path.is_dir():
-            src = _FolderSource(path, warn)
+            src = FolderSource(path, warn)
         elif not os.access(path, os.R_OK):
             raise InputFileError(
                 f"cannot read {str(path)!r}: permission denied; check the file's permissions"
@@ -955,9 +541,9 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
                     f"cannot read {str(path)!r} as a NumPy array: {exc}; give a .npy file "
                     "written by numpy.save"
                 ) from exc
-            src = _ArraySource(arr, warn, path=path)
+            src = ArraySource(arr, warn, path=path)
         else:
-            src = _AVSource(path, warn)
+            src = AVSource(path, warn)
     else:
         raise ParameterError(
             f"source of type {type(source).__name__} is not a path or a NumPy array; give a "
@@ -992,9 +578,9 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
         )
 
     if src.lossless is False:
-        warn(f"{name}: codec '{src.codec}' is lossy; {_LOSSY_ADVICE}")
+        warn(f"{name}: codec '{src.codec}' is lossy; {LOSSY_ADVICE}")
     elif src.lossless is None and src.codec is not None:
-        warn(f"{name}: codec '{src.codec}' may be lossy; {_LOSSY_ADVICE}")
+        warn(f"{name}: codec '{src.codec}' may be lossy; {LOSSY_ADVICE}")
     if fps_value < LOW_FPS:
         warn(f"frame rate {fps_value:g} fps is low: audio is limited to fps/2 = "
              f"{fps_value / 2:g} Hz; record at 2000 fps or more for speech")

@@ -35,7 +35,7 @@ A translation by ``d`` along ``θ`` looks exactly like one by ``-d`` along
 ``θ + 180°``, so the sign of the motion is only defined relative to a
 direction convention.  Synthetic datasets draw the direction in
 ``(-90°, 90°]`` (the motion has a rightward component), which is
-:func:`visualmic.synth.synthesize`'s convention for its default direction 0:
+:func:`visualmic.sim.synthesize.synthesize`'s convention for its default direction 0:
 a model trained on them outputs the displacement's sign with respect to the
 rightward half-plane.
 """
@@ -54,9 +54,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path, check_output_path
 from .._errors import InputFileError, ParameterError
 from .._progress import ProgressCallback, report
+from ..io.atomic import atomic_path, check_output_path
 
 __all__ = [
     "PairConfig",
@@ -202,7 +202,7 @@ class SyntheticSpec:
         such as ``(-90, 90)`` (see the module notes on the sign).
     textures : tuple of str
         Texture kinds drawn without replacement (cycled when N exceeds them);
-        default every kind :mod:`visualmic.synth` knows.
+        default every kind :mod:`visualmic.sim.synthesize` knows.
     audio : tuple of str
         Audio kinds, cycled.
     bit_depth : int
@@ -256,7 +256,7 @@ def frame_labels(audio, n_frames: int, fps: float, *, audio_offset: float = 0.0,
     InputFileError, AudioError
         If the audio file is missing or unreadable.
     """
-    from ..denoise import resample
+    from ..core.post import resample
     from ..io.audio import read_audio
 
     if isinstance(audio, (str, os.PathLike)):
@@ -479,7 +479,7 @@ def _synth_amplitude(video: Path, audio: Path) -> float | None:
 
 def synthetic_sources(directory: str | os.PathLike, n: int, *, spec: SyntheticSpec | None = None,
                       seed: int = 0, progress: ProgressCallback | None = None) -> list[PairSource]:
-    """Render ``n`` random synthetic videos with :func:`visualmic.synth.synthesize`.
+    """Render ``n`` random synthetic videos with :func:`visualmic.sim.synthesize.synthesize`.
 
     Each video gets its own texture (drawn without replacement from
     ``spec.textures``), audio kind (cycled), seed, peak amplitude
@@ -506,7 +506,7 @@ def synthetic_sources(directory: str | os.PathLike, n: int, *, spec: SyntheticSp
     list of PairSource
         With the drawn parameters in ``meta``.
     """
-    from .. import synth
+    from ..sim import synthesize as synth
 
     spec = spec or SyntheticSpec()
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:

@@ -23,7 +23,7 @@ a CPU:
 4. the enhanced signal is the inverse STFT of ``M · Y`` (the noisy phase kept).
 
 Why the combined signal and not the band signals: under the model of
-:mod:`visualmic.align` (each band ``s_b = g_b d + n_b`` with Gaussian noise),
+:mod:`visualmic.core.combine` (each band ``s_b = g_b d + n_b`` with Gaussian noise),
 the weighted combination is a sufficient statistic for ``d``; the bands have
 already contributed through their maximum-likelihood weights.  A per-band input
 would only let the network re-learn that combination.
@@ -436,7 +436,7 @@ class Enhancer:
             window, or ``rate`` is not positive.
         """
         from .._validate import check_audio, check_rate
-        from ..denoise import resample
+        from ..core.post import resample
 
         y = np.asarray(check_audio(signal, "signal"), dtype=np.float64)
         rate = check_rate(rate)
@@ -511,7 +511,7 @@ def save_checkpoint(path, model: EnhancerNet, *, extra: dict | None = None) -> N
         More entries (``train_config``, ``step``, ``metrics``, ``optimizer``, ...);
         plain Python types and tensors only.
     """
-    from .._atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     ckpt = {
         "format": CHECKPOINT_FORMAT,

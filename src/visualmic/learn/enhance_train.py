@@ -13,7 +13,7 @@ are therefore made in two stages, both cached on disk and reused across runs:
    tones and chirps; each shaped by a random object response (none, a
    resonance or a low-pass) and high-passed like the classical output.
 2. **Classical estimates of rendered videos** (:func:`build_render_bank`):
-   videos rendered with :mod:`visualmic.synth` in memory (random training
+   videos rendered with :mod:`visualmic.sim.synthesize` in memory (random training
    textures, 96–176 px, directions, sensor noise σ = 0.5–3 grey levels, 8 or
    16 bits, 0.003–0.1 px of motion driven by a clean sound), recovered with
    :func:`visualmic.recover` at default settings.  Each is fitted to its known
@@ -25,7 +25,7 @@ against a random crop of a rendered video's estimation noise (random sign and
 time direction, sometimes the mixture of two), and high-passed.  The
 validation set (:func:`build_validation`) is *not* remixed: whole rendered
 videos of held-out textures (``VALIDATION_TEXTURES``), voices and texts (the
-defaults of :mod:`visualmic.synth`, none of which is used for training), the
+defaults of :mod:`visualmic.sim.synthesize`, none of which is used for training), the
 built-in melody and music from a separate seed stream, at 0.005–0.05 px and
 σ = 1–2, scored like the project's bar: SNR in 80–1000 Hz after a
 least-squares fit at the best lag within ±3 samples.
@@ -81,14 +81,14 @@ __all__ = [
     "train_enhancer",
 ]
 
-#: Textures rendered for training (the rest of :data:`visualmic.synth.TEXTURES` is held out).
+#: Textures rendered for training (the rest of :data:`visualmic.sim.synthesize.TEXTURES` is held out).
 TRAINING_TEXTURES = ("noise", "camera", "astronaut", "brick", "grass", "coffee", "chelsea",
                      "moon", "text")
 #: Textures of the validation videos (never rendered for training; "noise" with other seeds).
 VALIDATION_TEXTURES = ("gravel", "rocket", "coins", "page", "immunohistochemistry", "noise")
 
 # espeak-ng voices for training: base voices and variants that are NOT among the
-# defaults of visualmic.synth (en-us, en-gb, en-gb-scotland, en-gb-x-rp, en-029,
+# defaults of visualmic.sim.synthesize (en-us, en-gb, en-gb-scotland, en-gb-x-rp, en-029,
 # en-us+f3, en-us+m3, en-us-nyc), which are kept for validation and benchmarks.
 _TRAIN_BASES = ("en-gb-x-gbclan", "en-gb-x-gbcwmd", "de", "fr-fr", "es", "it", "nl", "pl",
                 "sv", "pt-br", "cs", "fi")
@@ -98,7 +98,7 @@ _TRAIN_VARIANTS = ("", "m1", "m2", "m4", "m5", "m6", "m7", "f1", "f2", "f4", "f5
 #: Every training voice ``base+variant``.
 TRAINING_VOICES = tuple(b + (f"+{v}" if v else "") for b in _TRAIN_BASES for v in _TRAIN_VARIANTS)
 
-#: Training sentences (none is among :mod:`visualmic.synth`'s built-in texts).
+#: Training sentences (none is among :mod:`visualmic.sim.synthesize`'s built-in texts).
 TRAINING_TEXTS = (
     "Bright sunlight fell across the wooden table in the quiet kitchen.",
     "Please remember to close the window before the storm arrives tonight.",
@@ -389,9 +389,9 @@ def clean_sound(kind: str, *, rate: float, duration: float, rng: np.random.Gener
     ----------
     kind : {"speech", "music", "melody", "other"}
         ``"speech"``: espeak-ng with a training voice and text (or, with
-        ``held_out``, :mod:`visualmic.synth`'s own voices and texts);
+        ``held_out``, :mod:`visualmic.sim.synthesize`'s own voices and texts);
         ``"music"``: :func:`random_music`; ``"melody"``: the built-in melody of
-        :func:`visualmic.synth.make_audio`; ``"other"``: a tone, four tones or a
+        :func:`visualmic.sim.synthesize.make_audio`; ``"other"``: a tone, four tones or a
         chirp.
     rate : float
         Sampling rate in Hz.
@@ -409,7 +409,7 @@ def clean_sound(kind: str, *, rate: float, duration: float, rng: np.random.Gener
     info : dict
         What was drawn (kind, voice, text, response).
     """
-    from ..synth import make_audio, object_response
+    from ..sim.synthesize import make_audio, object_response
 
     n = int(round(rate * duration))
     seed = int(rng.integers(2**31))
@@ -459,7 +459,7 @@ def clean_sound(kind: str, *, rate: float, duration: float, rng: np.random.Gener
 
 
 def _highpass(y: np.ndarray, rate: float) -> np.ndarray:
-    from ..denoise import highpass
+    from ..core.post import highpass
 
     return highpass(y, rate, cutoff=20.0)
 
@@ -478,7 +478,7 @@ def _cached(path: Path, key: dict):
 
 
 def _save_npz(path: Path, **arrays) -> None:
-    from .._atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
@@ -522,7 +522,7 @@ def render_clip(clean: np.ndarray, *, rate: float, amplitude: float, size: int, 
                 sigma: float, bit_depth: int, direction: float, seed: int) -> dict:
     """Render a video of a surface moved by ``amplitude · clean`` and recover it classically.
 
-    The frames are rendered in memory with :func:`visualmic.synth.render_frames`
+    The frames are rendered in memory with :func:`visualmic.sim.synthesize.render_frames`
     and recovered with :func:`visualmic.recover` at its default settings.
 
     Parameters
@@ -536,7 +536,7 @@ def render_clip(clean: np.ndarray, *, rate: float, amplitude: float, size: int, 
     size : int
         Frame side in pixels.
     texture : str
-        A :data:`visualmic.synth.TEXTURES` kind.
+        A :data:`visualmic.sim.synthesize.TEXTURES` kind.
     sigma : float
         Sensor noise, 8-bit grey levels.
     bit_depth : {8, 16}
@@ -556,9 +556,9 @@ def render_clip(clean: np.ndarray, *, rate: float, amplitude: float, size: int, 
     """
     from scipy import fft as sfft
 
-    from ..bounds import crb_snr_db, periodic_gradients, translation_crb
-    from ..pipeline import recover
-    from ..synth import make_texture, render_frames
+    from ..engine.recover import recover
+    from ..sim.bounds import crb_snr_db, periodic_gradients, translation_crb
+    from ..sim.synthesize import make_texture, render_frames
 
     motion = amplitude * np.asarray(clean, dtype=np.float64)
     margin = 16 + math.ceil(amplitude)
@@ -651,7 +651,7 @@ def build_validation(cache: Path, cfg: TrainConfig, *, progress: ProgressCallbac
                      log=None) -> list[dict]:
     """Render and recover the held-out validation videos (cached like the render bank).
 
-    Speech uses :mod:`visualmic.synth`'s own voices and texts (never used for
+    Speech uses :mod:`visualmic.sim.synthesize`'s own voices and texts (never used for
     training), music is the built-in melody or :func:`random_music` from a
     separate seed stream, textures are :data:`VALIDATION_TEXTURES`, motion
     0.005–0.05 px, sensor noise σ = 1–2.
@@ -776,7 +776,7 @@ def si_sdr(estimate: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> t
     """Scale-invariant SDR in dB per row ``(B, n) -> (B,)``: ``10 log10(ρ² / (1 − ρ²))``.
 
     ρ is the normalised correlation of estimate and target.  The SNR after the
-    least-squares scaling of :func:`visualmic.metrics.snr` (the project's bar)
+    least-squares scaling of :func:`visualmic.eval.metrics.snr` (the project's bar)
     is ``10 log10(1 / (1 − ρ²))``, a monotonic function of it:
     ``SNR = 10 log10(1 + 10^(SI-SDR / 10))``, so maximising one maximises the other.
     """
@@ -837,8 +837,8 @@ def enhancer_loss(estimate: torch.Tensor, target: torch.Tensor, *, rate: float,
 
 
 def _baselines(val: list[dict], rate: float) -> list[dict]:
-    from ..denoise import spectral_subtraction
-    from ..metrics import snr
+    from ..core.post import spectral_subtraction
+    from ..eval.metrics import snr
 
     out = []
     for v in val:
@@ -861,7 +861,7 @@ def validate(model: EnhancerNet, val: list[dict], *, rate: float, stft_weight: f
         the raw and spectral-subtraction outputs), ``worst_gain_db`` (over raw),
         ``per_video`` gains.
     """
-    from ..metrics import snr
+    from ..eval.metrics import snr
 
     was_training = model.training
     model.eval()
@@ -981,7 +981,7 @@ def train_enhancer(
     ParameterError
         Bad settings, or ``resume`` without a state file.
     """
-    from .._atomic import check_output_path
+    from ..io.atomic import check_output_path
 
     t_start = time.perf_counter()
     out = check_output_path(output)

@@ -3,7 +3,7 @@
 :func:`generate` streams a video, cuts the same pairs the model was trained
 on from several tiles of every frame, runs the model in batches, combines
 the tiles' signals with the core's noise-weighted combination
-(:func:`visualmic.align.combine_bands`), high-passes and normalises the
+(:func:`visualmic.core.combine.combine_bands`), high-passes and normalises the
 result.  :func:`evaluate_model` scores a model on a stored dataset against
 the predict-zero baseline.
 """
@@ -150,7 +150,7 @@ def generate(
         signal, and their combination averages out the noise.
     combine : {"ml", "mean"}
         ``"ml"``: maximum-likelihood weights from each tile's fitted gain and
-        noise (:func:`visualmic.align.combine_bands`, no lag); ``"mean"``:
+        noise (:func:`visualmic.core.combine.combine_bands`, no lag); ``"mean"``:
         the plain average.
     highpass : float or None
         Zero-phase high-pass cut-off in Hz (20 by default, as ``recover``);
@@ -175,8 +175,8 @@ def generate(
     InputFileError, VideoError, ParameterError
         Unreadable video or bad options.
     """
-    from ..align import combine_bands
-    from ..denoise import highpass as hp
+    from ..core.combine import combine_bands
+    from ..core.post import highpass as hp
     from ..io.video import open_video
 
     t0 = time.perf_counter()

@@ -38,9 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._atomic import atomic_path, check_output_path
 from .._errors import InputFileError, ModelError, ParameterError
 from .._progress import ProgressCallback, report
+from ..io.atomic import atomic_path, check_output_path
 from .data import Dataset, PairDataset, PairNormalizer, load_dataset, split_indices
 from .models import MODELS, build_model, load_backbone_weights
 

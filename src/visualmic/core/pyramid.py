@@ -31,7 +31,7 @@ from math import factorial
 import numpy as np
 import scipy.fft as sfft
 
-from ._errors import ParameterError
+from .._errors import ParameterError
 
 __all__ = ["SteerablePyramid", "Band", "max_scales"]
 

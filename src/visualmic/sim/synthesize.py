@@ -9,7 +9,7 @@ borders), then Gaussian sensor noise is added and the result is quantised to
 8 or 16 bits and written losslessly (FFV1 in Matroska).  Beside the video go
 the ground-truth signal (``<stem>.truth.wav``) and a JSON record of every
 parameter together with the Cramér–Rao bound of the video
-(:mod:`visualmic.bounds`).
+(:mod:`visualmic.sim.bounds`).
 
 Units
 -----
@@ -45,10 +45,10 @@ from pathlib import Path
 import numpy as np
 from scipy import fft as sfft
 
-from ._atomic import atomic_path, check_output_path
-from ._errors import AudioError, InputFileError, ParameterError, VisualMicWarning
-from ._progress import ProgressCallback, report
-from ._validate import finite_number as _number
+from .._errors import AudioError, InputFileError, ParameterError, VisualMicWarning
+from .._progress import ProgressCallback, report
+from .._validate import finite_number as _number
+from ..io.atomic import atomic_path, check_output_path
 from .bounds import crb_snr_db, periodic_gradients, translation_crb, unit_vector
 
 __all__ = [
@@ -966,7 +966,7 @@ class SynthResult:
     crb_var : float
         Cramér–Rao bound on the per-frame variance of the displacement, px².
     crb_snr_db : float
-        The best achievable SNR in 80–1000 Hz (:func:`visualmic.bounds.crb_snr_db`);
+        The best achievable SNR in 80–1000 Hz (:func:`visualmic.sim.bounds.crb_snr_db`);
         NaN when the frame rate is 160 Hz or less (no part of the band is below Nyquist).
     params : dict
         Every parameter, as written to the JSON record (where non-finite
@@ -992,7 +992,7 @@ def sidecar_paths(path) -> tuple[Path, Path]:
 
 
 def _write_truth(path: Path, truth: np.ndarray, fps: float, inputs: tuple) -> None:
-    from .io.audio import write_audio
+    from ..io.audio import write_audio
 
     write_audio(path, truth, max(1, round(fps)), inputs=inputs)
 
@@ -1073,7 +1073,7 @@ def synthesize(
     -----
     The texture is rendered ``16 + ceil(amplitude)`` px larger than the frame
     on every side (rounded up to a fast FFT length) and cropped to the centre.
-    ``crb_var`` is :func:`visualmic.bounds.translation_crb` evaluated with the
+    ``crb_var`` is :func:`visualmic.sim.bounds.translation_crb` evaluated with the
     exact spectral derivative of that texture cropped like the frames and
     ``sigma`` in the video's units; it ignores quantisation, whose variance
     (1/12 of a grey level squared at 8 bits) the JSON also records as
@@ -1082,13 +1082,13 @@ def synthesize(
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from visualmic.synth import synthesize
+    >>> from visualmic.sim.synthesize import synthesize
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "clip.mkv"
     >>> res = synthesize(out, audio="tone", duration=0.1, size=32)
     >>> res.motion.shape, round(float(abs(res.motion).max()), 3)
     ((220,), 0.02)
     """
-    from . import __version__
+    from .. import __version__
 
     video = Path(path)
     if video.suffix.lower() not in (".mkv", ".npy"):

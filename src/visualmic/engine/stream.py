@@ -8,14 +8,14 @@ live recovery may only look back:
   seconds it is renewed periodically from the latest frames, and an offset keeps the
   band signals continuous across the switch (a slowly drifting camera or object
   would otherwise take the estimate out of its small-motion range);
-* **band signals** from the fast estimator by default (:mod:`visualmic.fast`; the
+* **band signals** from the fast estimator by default (:mod:`visualmic.core.linear`; the
   phase method is usually slower than real time);
 * **high-pass**: a linear-phase FIR filter per band with kept state (a pure delay
   of half its length, about 90 ms at 2200 fps and 20 Hz, instead of the phase
   distortion a causal IIR filter would add below a few hundred Hz), started at the
   first sample's value (no start-up spike);
 * **band combination**: lags, signs and maximum-likelihood weights are estimated
-  (:func:`visualmic.align.combine_bands`) on a warm-up window (default 0.25 s), then
+  (:func:`visualmic.core.combine.combine_bands`) on a warm-up window (default 0.25 s), then
   re-estimated every ``update`` seconds on the last ``window`` seconds, made
   continuous with the previous estimate (same polarity, timing and level). Bands are
   shifted by at most ``max_lag`` samples, so the output is delayed by ``max_lag``
@@ -27,61 +27,33 @@ The latency is the block of frames read at once (50 ms by default), plus the
 filter's delay and ``max_lag`` samples (:attr:`Listener.latency`), plus the
 computation time; once, at the start, the warm-up.
 
-:class:`WavStream` writes a WAV file whose header is rewritten after every block,
+:class:`visualmic.io.live.WavStream` writes a WAV file whose header is rewritten after every block,
 so that the file is a valid WAV at any moment while it grows; :func:`listen` ties a
-frame source (raw frames on a pipe, :func:`raw_frames`; a capture device or any
-video FFmpeg opens, :func:`capture_frames`) to a listener and an output.
+frame source (raw frames on a pipe, :func:`visualmic.io.live.raw_frames`; a capture device or any
+video FFmpeg opens, :func:`visualmic.io.live.capture_frames`) to a listener and an output.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import math
 import os
-import struct
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
 
 import numpy as np
 from scipy import signal as ssig
 
-from ._errors import OutputError, ParameterError, VideoError
-from .align import best_lag, combine_bands
-from .fast import METHODS, motion_estimator, single_blas_thread
-from .pyramid import SteerablePyramid
+from .._errors import ParameterError, VideoError
+from .._validate import check_choice, positive_number
+from ..core.combine import best_lag, combine_bands
+from ..core.pyramid import SteerablePyramid
+from ..io.live import RawPCM, WavStream
+from .chain import Chain, reference_frame
+from .threads import single_blas_thread
 
-__all__ = [
-    "Listener",
-    "WavStream",
-    "RawPCM",
-    "ListenResult",
-    "listen",
-    "raw_frames",
-    "capture_frames",
-    "PIX_FMTS",
-]
-
-#: Raw pixel formats accepted by :func:`raw_frames`: name -> NumPy dtype.
-PIX_FMTS = {"gray8": np.dtype(np.uint8), "gray": np.dtype(np.uint8),
-            "gray16": np.dtype("<u2"), "gray16le": np.dtype("<u2"),
-            "gray16be": np.dtype(">u2")}
-
-
-def _positive(name: str, value, *, integer: bool = False, allow_none: bool = False,
-              allow_zero: bool = False):
-    if value is None and allow_none:
-        return None
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, bool) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if integer:
-        ok = ok and float(value).is_integer()
-    if not ok:
-        sign = "non-negative" if allow_zero else "positive"
-        raise ParameterError(f"{name}={value!r} must be a {sign} {'integer' if integer else 'number'}")
-    return int(value) if integer else float(value)
+__all__ = ["Listener", "ListenResult", "listen"]
 
 
 class Listener:
@@ -142,7 +114,7 @@ class Listener:
     Examples
     --------
     >>> import numpy as np
-    >>> from visualmic.synth import make_texture, render_frames
+    >>> from visualmic.sim.synthesize import make_texture, render_frames
     >>> motion = 0.02 * np.sin(np.arange(1200) * 0.5)
     >>> frames = np.concatenate(list(render_frames(make_texture((64, 64)), motion, size=32)))
     >>> lis = Listener((32, 32), fps=2200.0)
@@ -157,19 +129,16 @@ class Listener:
                  highpass: float | None = 20.0, warmup: float = 0.25,
                  update: float | None = 2.0, window: float = 2.0, max_lag: int = 10,
                  weighting: str = "ml", background: bool = False):
-        self.fps = _positive("fps", fps)
-        if method not in METHODS:
-            raise ParameterError(f"method={method!r} must be one of {{'phase', 'fast', 'auto'}}")
-        if weighting not in ("ml", "uniform"):
-            raise ParameterError(f"weighting={weighting!r} must be one of {{'ml', 'uniform'}}")
-        self.reference = _positive("reference", reference, integer=True)
-        self.rereference = _positive("rereference", rereference, allow_none=True)
-        self.warmup = max(2, int(round(_positive("warmup", warmup) * self.fps)))
-        self.update = _positive("update", update, allow_none=True)
-        self.window = max(self.warmup, int(round(_positive("window", window) * self.fps)))
-        self.delay = _positive("max_lag", max_lag, integer=True, allow_zero=True)
+        self.fps = positive_number("fps", fps)
+        check_choice("weighting", weighting, ("ml", "uniform"))
+        self.reference = positive_number("reference", reference, integer=True)
+        self.rereference = positive_number("rereference", rereference, allow_none=True)
+        self.warmup = max(2, int(round(positive_number("warmup", warmup) * self.fps)))
+        self.update = positive_number("update", update, allow_none=True)
+        self.window = max(self.warmup, int(round(positive_number("window", window) * self.fps)))
+        self.delay = positive_number("max_lag", max_lag, integer=True, allow_zero=True)
         if highpass is not None and highpass != 0:
-            highpass = _positive("highpass", highpass)
+            highpass = positive_number("highpass", highpass)
             if highpass >= self.fps / 2:
                 raise ParameterError(
                     f"highpass={highpass:g} Hz must be below the Nyquist frequency "
@@ -185,6 +154,8 @@ class Listener:
         self.method, self.device, self.weighting = method, device, weighting
         self.pyramid = SteerablePyramid(tuple(shape), scales=scales, orientations=orientations,
                                         highpass=highpass_bands)
+        # The one estimator chain; renewing the reference builds a new estimator from it.
+        self._chain = Chain(self.pyramid, method=method, device=device, reference=self.reference)
         self.n_bands = self.pyramid.n_bands
         self.n_in = 0
         self.n_out = 0
@@ -264,8 +235,7 @@ class Listener:
 
     # -- internals ----------------------------------------------------------------------------
     def _estimator(self, ref_frames: np.ndarray):
-        ref = ref_frames.astype(np.float64).mean(axis=0)
-        return motion_estimator(self.pyramid, ref, method=self.method, device=self.device)
+        return self._chain.set_reference(reference_frame(ref_frames, len(ref_frames)))
 
     def _bands(self, frames: np.ndarray) -> np.ndarray:
         """Band signals of a block, continuous across reference renewals.
@@ -409,284 +379,6 @@ class Listener:
         return out
 
 
-# --------------------------------------------------------------------------- outputs
-
-
-class WavStream:
-    """A mono WAV file that is valid at every moment while it is written.
-
-    The RIFF and data sizes in the header are rewritten after every block (data
-    first, then the header, each flushed), so a reader opening the file at any time
-    finds a well-formed WAV holding the samples written so far.
-
-    Parameters
-    ----------
-    path : path-like
-        Output file (written in place, not through a temporary file, so that it can
-        be read while it grows; it must not be an input).
-    rate : float
-        Sampling rate in Hz (rounded to an integer, as WAV requires).
-    pcm16 : bool, optional
-        16-bit PCM instead of 32-bit float (default False).
-    """
-
-    def __init__(self, path, rate: float, *, pcm16: bool = False):
-        from ._atomic import check_output_path
-
-        self.path = check_output_path(path)
-        self.rate = int(round(_positive("rate", rate)))
-        self.pcm16 = bool(pcm16)
-        self.n = 0
-        try:
-            self._f = open(self.path, "wb")  # noqa: SIM115 - closed in close()
-        except OSError as exc:
-            raise OutputError(f"cannot write {str(self.path)!r}: {exc.strerror}; choose "
-                              "another output path") from None
-        self._f.write(self._header())
-        self._f.flush()
-
-    def _header(self) -> bytes:
-        width = 2 if self.pcm16 else 4
-        data = self.n * width
-        if self.pcm16:
-            fmt = struct.pack("<HHIIHH", 1, 1, self.rate, self.rate * 2, 2, 16)
-            chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        else:
-            fmt = struct.pack("<HHIIHHH", 3, 1, self.rate, self.rate * 4, 4, 32, 0)
-            chunks = (b"fmt " + struct.pack("<I", len(fmt)) + fmt
-                      + b"fact" + struct.pack("<II", 4, self.n))
-        body = b"WAVE" + chunks + b"data" + struct.pack("<I", data)
-        return b"RIFF" + struct.pack("<I", len(body) + data) + body
-
-    def write(self, samples: np.ndarray) -> None:
-        """Append samples in [-1, 1] and update the header."""
-        x = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if not x.size:
-            return
-        if self.pcm16:
-            data = np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-        else:
-            data = x.astype("<f4").tobytes()
-        self._f.seek(0, os.SEEK_END)
-        self._f.write(data)
-        self._f.flush()
-        self.n += x.size
-        self._f.seek(0)
-        self._f.write(self._header())
-        self._f.flush()
-
-    def close(self) -> None:
-        """Close the file (it is complete and valid)."""
-        if not self._f.closed:
-            self._f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class RawPCM:
-    """Raw mono samples on a binary stream (float32 or int16, little-endian), flushed per block.
-
-    Parameters
-    ----------
-    stream : binary file object
-        E.g. ``sys.stdout.buffer``.
-    pcm16 : bool, optional
-        Signed 16-bit samples instead of 32-bit float.
-    """
-
-    def __init__(self, stream: BinaryIO, *, pcm16: bool = False):
-        self._f = stream
-        self.pcm16 = bool(pcm16)
-        self.n = 0
-
-    def write(self, samples: np.ndarray) -> None:
-        """Write and flush samples in [-1, 1]."""
-        x = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if not x.size:
-            return
-        if self.pcm16:
-            data = np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-        else:
-            data = x.astype("<f4").tobytes()
-        self._f.write(data)
-        self._f.flush()
-        self.n += x.size
-
-    def close(self) -> None:
-        """Flush the stream (it is left open)."""
-        self._f.flush()
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``"WxH"`` into ``(H, W)``.
-
-    Raises
-    ------
-    ParameterError
-        If the text is not two positive integers separated by ``x``.
-    """
-    try:
-        w, h = (int(v) for v in str(text).lower().split("x"))
-    except ValueError:
-        raise ParameterError(f"size {text!r} is not WxH; give e.g. --raw 128x128") from None
-    if w < 1 or h < 1:
-        raise ParameterError(f"size {text!r} must have positive width and height")
-    return h, w
-
-
-def raw_frames(stream: BinaryIO, shape: tuple[int, int], *, pix_fmt: str = "gray8",
-               block: int = 110) -> Iterator[np.ndarray]:
-    """Read raw grey frames from a binary stream (e.g. stdin) in blocks.
-
-    Parameters
-    ----------
-    stream : binary file object
-        Concatenated frames, row-major, no headers (as ``ffmpeg -f rawvideo`` writes).
-    shape : tuple of int
-        ``(H, W)`` of a frame.
-    pix_fmt : {"gray8", "gray16", "gray16le", "gray16be"}, optional
-        Sample format (``gray16`` is little-endian).
-    block : int, optional
-        Frames per block (default 110: 50 ms at 2200 fps); a block is yielded as soon
-        as it is complete, the last one when the stream ends.
-
-    Yields
-    ------
-    np.ndarray [shape=(t, H, W), dtype=float32]
-        Grey levels.
-
-    Raises
-    ------
-    ParameterError
-        For an unknown ``pix_fmt``.
-    """
-    if pix_fmt not in PIX_FMTS:
-        raise ParameterError(
-            f"pix_fmt={pix_fmt!r} is unknown; use one of {', '.join(sorted(PIX_FMTS))}"
-        )
-    dtype = PIX_FMTS[pix_fmt]
-    h, w = shape
-    frame_bytes = h * w * dtype.itemsize
-    block = _positive("block", block, integer=True)
-    buf = bytearray(block * frame_bytes)
-    view = memoryview(buf)
-    readinto = getattr(stream, "readinto", None)
-    while True:
-        got = 0
-        while got < len(buf):
-            if readinto is not None:
-                n = readinto(view[got:])
-            else:
-                data = stream.read(len(buf) - got)
-                n = len(data)
-                view[got : got + n] = data
-            if not n:
-                break
-            got += n
-        frames = got // frame_bytes
-        if frames:
-            arr = np.frombuffer(buf, dtype=dtype, count=frames * h * w).reshape(frames, h, w)
-            yield arr.astype(np.float32)
-        if got < len(buf):
-            return
-
-
-def capture_frames(url: str, *, format: str | None = None, options: dict | None = None,
-                   block: int = 110, roi: tuple | None = None) -> tuple[Iterator[np.ndarray], float,
-                                                                       tuple[int, int]]:
-    """Open a capture device or any video FFmpeg reads, as a live frame source.
-
-    Parameters
-    ----------
-    url : str
-        Device or URL, e.g. ``/dev/video0`` with ``format="v4l2"``, or a file.
-    format : str, optional
-        FFmpeg input format (``v4l2``, ``avfoundation``, ``dshow``, ...).
-    options : dict, optional
-        FFmpeg input options (``{"framerate": "2000", "video_size": "128x128"}``).
-    block : int, optional
-        Frames per block.
-    roi : tuple of int (x, y, w, h), optional
-        Region of interest.
-
-    Returns
-    -------
-    frames : iterator of np.ndarray [shape=(t, h, w), dtype=float32]
-        Blocks of grey levels (luminance).
-    fps : float
-        The stream's frame rate (0 when it declares none).
-    shape : tuple of int
-        ``(h, w)`` of the yielded frames.
-
-    Raises
-    ------
-    VideoError
-        If the device or file cannot be opened or decoded.
-    """
-    import av
-
-    from .io.video import _frame_converter
-
-    try:
-        container = av.open(url, format=format, options=options or {})
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise VideoError(f"cannot open {url!r}: {exc}; check the device, its --format and "
-                         "options") from None
-    if not container.streams.video:
-        container.close()
-        raise VideoError(f"{url!r} holds no video stream; give a camera or a video")
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    rate = stream.average_rate or stream.base_rate
-    fps = float(rate) if rate else 0.0
-    frames_iter = container.decode(stream)
-    try:
-        first = next(frames_iter)
-    except (StopIteration, av.error.FFmpegError) as exc:
-        container.close()
-        raise VideoError(f"no frame could be decoded from {url!r} ({exc})") from None
-    H, W = first.height, first.width
-    x, y, w, h = roi if roi is not None else (0, 0, W, H)
-    if x < 0 or y < 0 or x + w > W or y + h > H:
-        container.close()
-        raise ParameterError(f"roi={roi} reaches beyond the {W}x{H} frame")
-    rows, cols = slice(y, y + h), slice(x, x + w)
-
-    def gen():
-        convert, fmt = _frame_converter(first.format)
-        fmt_name = first.format.name
-        buf = np.empty((block, h, w), np.float32)
-        n = 0
-        try:
-            frame = first
-            while True:
-                if frame.format.name != fmt_name:
-                    convert, _ = _frame_converter(frame.format)
-                    fmt_name = frame.format.name
-                buf[n] = convert(frame, rows, cols)
-                n += 1
-                if n == block:
-                    yield buf.copy()
-                    n = 0
-                try:
-                    frame = next(frames_iter)
-                except StopIteration:
-                    break
-            if n:
-                yield buf[:n].copy()
-        finally:
-            container.close()
-
-    return gen(), fps, (h, w)
-
-
 # --------------------------------------------------------------------------- driver
 
 
@@ -729,7 +421,7 @@ def listen(frames: Iterable[np.ndarray], output, *, fps: float, pcm16: bool = Fa
     Parameters
     ----------
     frames : iterable of np.ndarray [shape=(t, H, W)]
-        Blocks of frames (from :func:`raw_frames` or :func:`capture_frames`).
+        Blocks of frames (from :func:`visualmic.io.live.raw_frames` or :func:`visualmic.io.live.capture_frames`).
     output : path-like, "-" or binary file object
         A WAV file (valid at every moment while written), ``"-"`` for raw PCM on
         stdout, or a binary stream for raw PCM.
@@ -755,7 +447,7 @@ def listen(frames: Iterable[np.ndarray], output, *, fps: float, pcm16: bool = Fa
         raise VideoError("no frames arrived on the input; check the source") from None
     first = np.asarray(first)
     if max_frames is not None:
-        max_frames = _positive("max_frames", max_frames, integer=True)
+        max_frames = positive_number("max_frames", max_frames, integer=True)
     lis = Listener(first.shape[-2:], fps=fps, **options)
     if isinstance(output, (str, os.PathLike)) and str(output) == "-":
         sink = RawPCM(sys.stdout.buffer, pcm16=pcm16)

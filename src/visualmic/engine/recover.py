@@ -1,8 +1,16 @@
-"""Classical recovery: video -> steerable pyramid -> phase motion -> combined bands -> audio."""
+"""Classical recovery, composed: open -> chain -> combine -> post-process -> result.
+
+:func:`recover` is composition only: the video is opened by :mod:`visualmic.io`, its
+frames go through the one estimator chain (:mod:`visualmic.engine.chain`) in this
+process (decoding on a background thread) or on Dask workers
+(:mod:`visualmic.engine.dask`), the band signals are combined by
+:mod:`visualmic.core.combine` and post-processed by :mod:`visualmic.core.post`. An
+enhancer (e.g. :func:`visualmic.learn.enhance.load_enhancer`) is handed in as a
+callable; the engine never imports :mod:`visualmic.learn`.
+"""
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -10,11 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from . import denoise as _denoise
-from ._errors import ModelError, ParameterError, VideoError
-from ._progress import ProgressCallback
-from .fast import METHODS, _torch_device, combine_long, motion_estimator, prefetch
-from .pyramid import Band, SteerablePyramid
+from .._errors import ParameterError, VideoError
+from .._progress import ProgressCallback
+from .._validate import check_choice, positive_number
+from ..core import post
+from ..core.combine import combine_long
+from ..core.pyramid import Band, SteerablePyramid
+from ..io.video import VideoReader, open_video
+from .chain import Chain, ChainSignals, check_method
+from .threads import prefetch, single_blas_thread
 
 __all__ = ["Recovery", "recover", "DEFAULTS"]
 
@@ -55,7 +67,7 @@ class Recovery:
         Which band each row of ``band_signals`` is (level -1 is the oriented high-pass).
     weights, gains, noise_var, snr_db : np.ndarray [shape=(n_bands,)]
         Combination coefficients, per-band gains, noise variances and SNR estimates
-        (see :class:`visualmic.align.Combination`).
+        (see :class:`visualmic.core.combine.Combination`).
     lags : np.ndarray [shape=(n_bands,), dtype=int]
         Alignment shift per band, in samples.
     signs : np.ndarray [shape=(n_bands,)]
@@ -128,17 +140,6 @@ class Recovery:
         }
 
 
-def _check_positive(name: str, value, *, allow_none=False, integer=False):
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value) and value > 0
-    if integer:
-        ok = ok and float(value).is_integer()
-    if not ok:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ParameterError(f"{name}={value!r} must be {kind}")
-
-
 def recover(
     source,
     *,
@@ -209,7 +210,7 @@ def recover(
         Band weights: maximum-likelihood from each band's estimated gain and noise
         (default), or the plain sign-aligned sum of Davis et al.
     method : {"phase", "fast", "auto"}, optional
-        Band motion estimator (:mod:`visualmic.fast`): ``"phase"`` (default) local
+        Band motion estimator (:mod:`visualmic.core.linear`): ``"phase"`` (default) local
         phase differences; ``"fast"`` the linear estimator (one matrix product per
         chunk, within 0.1 dB of the phase method up to about 0.1 px of motion; warns
         above); ``"auto"`` fast where accurate, phase for chunks with larger motion.
@@ -217,7 +218,7 @@ def recover(
         Run the estimator with PyTorch on this device (``"cuda"``, ``"cpu"``);
         default None computes with NumPy (PyTorch is then not imported).
     dask : None, True, str or distributed.Client, optional
-        Process frame ranges in parallel with Dask (:mod:`visualmic.distributed`):
+        Process frame ranges in parallel with Dask (:mod:`visualmic.engine.dask`):
         ``True`` starts a local cluster, a string is a scheduler address
         (``"tcp://host:8786"``), or give a connected client. The result equals the
         single-process one. Default None: in this process.
@@ -228,14 +229,15 @@ def recover(
     denoise : {"none", "specsub"}, optional
         Spectral subtraction after the high-pass (default "none").
     denoise_options : dict, optional
-        Keyword arguments for :func:`visualmic.denoise.spectral_subtraction`.
-    enhance : None, True or path-like, optional
+        Keyword arguments for :func:`visualmic.core.post.spectral_subtraction`.
+    enhance : None, True, path-like or callable, optional
         Hybrid enhancement after the high-pass (before any spectral subtraction):
         a neural network trained on synthetic videos removes noise using the
-        structure of sound (:mod:`visualmic.learn.enhance`). ``True`` uses the
-        pretrained model shipped with the package, a path a checkpoint written by
-        ``visualmic train-enhancer``. Default ``None``: off (PyTorch is then
-        never imported).
+        structure of sound. A callable ``enhance(y, rate) -> y`` (e.g. from
+        :func:`visualmic.learn.enhance.load_enhancer`; its ``info`` dict, if any, is
+        recorded). ``visualmic.recover`` also takes ``True`` (the model shipped with
+        the package) or a checkpoint path written by ``visualmic train-enhancer``, and
+        loads it. Default ``None``: off (PyTorch is then never imported).
     output_rate : float, optional
         Resample the audio to this rate in Hz (e.g. 44100: many players refuse
         2200 Hz files). Default: the frame rate.
@@ -273,121 +275,44 @@ def recover(
     >>> rec.audio.shape, rec.rate
     ((200,), 2200.0)
     """
-    from .io.video import VideoReader, open_video
-
     t0 = time.perf_counter()
-    _check_positive("orientations", orientations, integer=True)
-    _check_positive("chunk_size", chunk_size, integer=True)
-    _check_positive("reference", reference, integer=True)
-    _check_positive("output_rate", output_rate, allow_none=True)
-    if scales is not None:
-        _check_positive("scales", scales, integer=True)
-    if not isinstance(max_lag, (int, np.integer)) or max_lag < 0:
-        raise ParameterError(f"max_lag={max_lag!r} must be a non-negative integer")
-    if denoise not in ("none", "specsub"):
-        raise ParameterError(f"denoise={denoise!r} must be one of {{'none', 'specsub'}}")
-    if weighting not in ("ml", "uniform"):
-        raise ParameterError(f"weighting={weighting!r} must be one of {{'ml', 'uniform'}}")
-
-    if method not in METHODS:
-        raise ParameterError(f"method={method!r} must be one of {{'phase', 'fast', 'auto'}}")
-    if device is not None:
-        _torch_device(device)  # fail early when PyTorch or the device is missing
-    enhancer = _load_enhancer(enhance)  # fail early on a bad checkpoint
-
-    caught: list[str] = []
-    with warnings.catch_warnings(record=True) as wlist:
-        warnings.simplefilter("always")
-        if isinstance(source, VideoReader):
-            reader = source
-        else:
-            reader = open_video(source, fps=fps, start=start, end=end, roi=roi, downsample=downsample)
-    for w in wlist:
-        caught.append(str(w.message))
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    _check_params(orientations=orientations, chunk_size=chunk_size, reference=reference,
+                  output_rate=output_rate, scales=scales, max_lag=max_lag, denoise=denoise,
+                  weighting=weighting, method=method, device=device, enhance=enhance)
+    reader, caught = _open(source, fps=fps, start=start, end=end, roi=roi, downsample=downsample)
     rate = float(reader.fps)
     if highpass and not 0 < highpass < rate / 2:
         raise ParameterError(
             f"highpass={highpass} Hz must be between 0 and the Nyquist frequency {rate / 2:g} Hz"
         )
-
-    H, W = reader.shape
-    pyr = SteerablePyramid((H, W), scales=scales, orientations=int(orientations),
+    pyr = SteerablePyramid(reader.shape, scales=scales, orientations=int(orientations),
                            highpass=highpass_bands)
-    motion = None
-    pieces: list[np.ndarray] = []
-    pending: list[np.ndarray] = []
-    n_done = 0
-    if dask is not None or workers is not None:  # Dask: workers process frame ranges
-        from .distributed import band_signals as _dask_band_signals
-
-        dsig = _dask_band_signals(reader, pyr, reference=int(reference), method=method,
-                                  device=device, chunk_size=int(chunk_size), client=dask,
-                                  workers=workers, progress=progress)
-        pieces, n_done, motion = [dsig.signals], dsig.n_frames, dsig
-        chunks = ()
-    else:  # decode on a background thread, overlapped with the computation
-        chunks = prefetch(reader.chunks(int(chunk_size), progress=progress), depth=1)
-    try:
-        for chunk in chunks:
-            if motion is None:
-                pending.append(chunk)
-                have = sum(len(c) for c in pending)
-                if have < reference:
-                    continue
-                first = np.concatenate(pending) if len(pending) > 1 else pending[0]
-                ref = first[:reference].astype(np.float64).mean(axis=0)
-                motion = motion_estimator(pyr, ref, method=method, device=device)
-                chunk = first
-                pending = []
-            pieces.append(motion(chunk))
-            n_done += len(chunk)
-    finally:  # stop the decoding thread, also when the estimator fails
-        if hasattr(chunks, "close"):
-            chunks.close()
-    if motion is None and pending:
-        first = np.concatenate(pending)
-        motion = motion_estimator(pyr, first.astype(np.float64).mean(axis=0), method=method,
-                                  device=device)
-        pieces.append(motion(first))
-        n_done = len(first)
-    for msg in list(getattr(reader, "warnings", []) or []) + list(
-            getattr(motion, "messages", []) or []):
+    chain = Chain(pyr, method=method, device=device, reference=int(reference))
+    sig = _band_signals(chain, reader, chunk_size=int(chunk_size), dask=dask, workers=workers,
+                        progress=progress)
+    for msg in list(getattr(reader, "warnings", []) or []) + sig.messages:
         if msg not in caught:
             caught.append(msg)  # e.g. a truncation found while decoding
-    if n_done < 2:
+    if sig.n_frames < 2:
         raise VideoError(
-            f"the video has {n_done} frame(s) in the selected range; at least 2 are needed "
-            "(check --start/--end)"
+            f"the video has {sig.n_frames} frame(s) in the selected range; at least 2 are "
+            "needed (check --start/--end)"
         )
     t1 = time.perf_counter()
-    signals = np.concatenate(pieces, axis=1)
-    pieces = None  # free the per-chunk copies (bounded memory)
+    signals = sig.signals
+    sig.signals = None  # one copy of the band signals (bounded memory)
     if highpass:
         for i in range(len(signals)):  # in place: one band's temporaries at a time
-            signals[i] = _denoise.highpass(signals[i], rate, cutoff=highpass)
+            signals[i] = post.highpass(signals[i], rate, cutoff=highpass)
     # Bounded time and memory for long videos: the combination is estimated on at most
     # 16384 samples (all of them for shorter videos, where this is combine_bands).
-    comb = combine_long(signals, max_lag=int(max_lag), weighting=weighting)
+    with single_blas_thread():  # small products: threads only add overhead
+        comb = combine_long(signals, max_lag=int(max_lag), weighting=weighting)
     t2 = time.perf_counter()
-
-    y = comb.signal
-    if highpass:
-        y = _denoise.highpass(y, rate, cutoff=highpass)
-    t_enhance = 0.0
-    if enhancer is not None:
-        t_e = time.perf_counter()
-        y = enhancer(y, rate)
-        t_enhance = time.perf_counter() - t_e
-    if denoise == "specsub":
-        y = _denoise.spectral_subtraction(y, rate, **(denoise_options or {}))
-    out_rate = rate
-    if output_rate is not None and float(output_rate) != rate:
-        y = _denoise.resample(y, rate, float(output_rate))
-        out_rate = float(output_rate)
-    audio = _denoise.normalize(y).astype(np.float32)
+    audio, out_rate, t_enhance = _postprocess(
+        comb.signal, rate, highpass=highpass, enhance=enhance, denoise=denoise,
+        denoise_options=denoise_options, output_rate=output_rate)
     t3 = time.perf_counter()
-
     params = {
         "scales": pyr.scales,
         "orientations": pyr.orientations,
@@ -399,7 +324,7 @@ def recover(
         "device": device,
         "highpass": highpass,
         "denoise": denoise,
-        "enhance": None if enhancer is None else enhancer.info.get("path"),
+        "enhance": None if enhance is None else (getattr(enhance, "info", None) or {}).get("path"),
         "output_rate": output_rate,
         "roi": list(roi) if roi is not None else None,
         "downsample": downsample,
@@ -407,21 +332,10 @@ def recover(
         "end": end,
     }
     return Recovery(
-        audio=audio,
-        rate=out_rate,
-        fps=rate,
-        motion=comb.signal,
-        band_signals=signals,
-        bands=list(pyr.bands),
-        weights=comb.weights,
-        gains=comb.gains,
-        noise_var=comb.noise_var,
-        snr_db=comb.snr_db,
-        lags=comb.lags,
-        signs=comb.signs,
-        reference_band=comb.reference,
-        n_frames=n_done,
-        frame_shape=(H, W),
+        audio=audio, rate=out_rate, fps=rate, motion=comb.signal, band_signals=signals,
+        bands=list(pyr.bands), weights=comb.weights, gains=comb.gains,
+        noise_var=comb.noise_var, snr_db=comb.snr_db, lags=comb.lags, signs=comb.signs,
+        reference_band=comb.reference, n_frames=sig.n_frames, frame_shape=tuple(reader.shape),
         timings={
             "read_and_pyramid": t1 - t0,
             "combine": t2 - t1,
@@ -434,24 +348,70 @@ def recover(
     )
 
 
-def _load_enhancer(enhance):
-    """The enhancer asked for by ``recover(enhance=...)``, or None; imports torch only then."""
-    if enhance is None or enhance is False:
-        return None
-    if not (enhance is True or isinstance(enhance, (str, os.PathLike))):
+def _check_params(*, orientations, chunk_size, reference, output_rate, scales, max_lag, denoise,
+                  weighting, method, device, enhance) -> None:
+    """Validate :func:`recover`'s parameters before any work (one-line ParameterErrors)."""
+    positive_number("orientations", orientations, integer=True)
+    positive_number("chunk_size", chunk_size, integer=True)
+    positive_number("reference", reference, integer=True)
+    positive_number("output_rate", output_rate, allow_none=True)
+    positive_number("scales", scales, integer=True, allow_none=True)
+    if isinstance(max_lag, bool) or not isinstance(max_lag, (int, np.integer)) or max_lag < 0:
+        raise ParameterError(f"max_lag={max_lag!r} must be a non-negative integer")
+    check_choice("denoise", denoise, ("none", "specsub"))
+    check_choice("weighting", weighting, ("ml", "uniform"))
+    check_method(method, device)  # fails early when PyTorch or the device is missing
+    if enhance is not None and not callable(enhance):
         raise ParameterError(
-            f"enhance={enhance!r} must be None, True (the shipped model) or a checkpoint path"
+            f"enhance={enhance!r} must be None or a callable enhancer(y, rate) -> y (load one "
+            "with visualmic.learn.enhance.load_enhancer)"
         )
+
+
+def _open(source, **options) -> tuple[VideoReader, list[str]]:
+    """Open the source (or take an opened reader); return it and the warnings raised."""
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as wlist:
+        warnings.simplefilter("always")
+        reader = source if isinstance(source, VideoReader) else open_video(source, **options)
+    for w in wlist:
+        caught.append(str(w.message))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return reader, caught
+
+
+def _band_signals(chain: Chain, reader: VideoReader, *, chunk_size: int, dask, workers,
+                  progress) -> ChainSignals:
+    """Run the chain over the whole range: here (decoding ahead on a thread) or on Dask."""
+    if dask is not None or workers is not None:  # Dask: workers process frame ranges
+        from .dask import band_signals
+
+        return band_signals(reader, chain, chunk_size=chunk_size, client=dask, workers=workers,
+                            progress=progress)
+    chunks = prefetch(reader.chunks(chunk_size, progress=progress), depth=1)
     try:
-        from .learn.enhance import load_enhancer
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] == "torch":
-            raise ModelError(
-                "enhancement needs PyTorch, which is not installed; run "
-                "`pip install 'visualmic[learn]'` or recover without --enhance"
-            ) from None
-        raise
-    return load_enhancer(None if enhance is True else enhance)
+        return chain.run(chunks)
+    finally:  # stop the decoding thread, also when the estimator fails
+        chunks.close()
+
+
+def _postprocess(y: np.ndarray, rate: float, *, highpass, enhance, denoise, denoise_options,
+                 output_rate) -> tuple[np.ndarray, float, float]:
+    """High-pass, enhance, denoise, resample, normalise; return audio, its rate, enhance time."""
+    if highpass:
+        y = post.highpass(y, rate, cutoff=highpass)
+    t_enhance = 0.0
+    if enhance is not None:
+        t_e = time.perf_counter()
+        y = enhance(y, rate)
+        t_enhance = time.perf_counter() - t_e
+    if denoise == "specsub":
+        y = post.spectral_subtraction(y, rate, **(denoise_options or {}))
+    out_rate = rate
+    if output_rate is not None and float(output_rate) != rate:
+        y = post.resample(y, rate, float(output_rate))
+        out_rate = float(output_rate)
+    return post.normalize(y).astype(np.float32), out_rate, t_enhance
 
 
 __all__ += ["Band"]

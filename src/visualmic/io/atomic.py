@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ._errors import OutputError
+from .._errors import OutputError
 
 __all__ = ["atomic_path", "check_output_path"]
 

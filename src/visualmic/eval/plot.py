@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import signal as _signal
 
-from ._atomic import atomic_path
-from ._errors import ParameterError
-from .denoise import _check_audio, _check_positive, _check_rate
+from .._errors import ParameterError
+from .._validate import check_audio, check_positive, check_rate
+from ..io.atomic import atomic_path
 
 __all__ = ["spectrogram_png"]
 
@@ -66,12 +66,12 @@ def _spectrogram_figure(
             raise ParameterError(
                 f"signals[{i}] must be a (y, rate) pair, got {type(pair).__name__}"
             ) from None
-        y = _check_audio(y, f"signals[{i}] audio").astype(np.float64)
+        y = check_audio(y, f"signals[{i}] audio").astype(np.float64)
         if y.size < 8:
             raise ParameterError(
                 f"signals[{i}] has {y.size} sample(s); a spectrogram needs at least 8"
             )
-        checked.append((y, _check_rate(rate, f"signals[{i}] rate")))
+        checked.append((y, check_rate(rate, f"signals[{i}] rate")))
     if titles is None:
         titles = [None] * len(checked)
     else:
@@ -85,8 +85,8 @@ def _spectrogram_figure(
     if max_freq is None:
         max_freq = nyquist
     else:
-        max_freq = _check_positive(max_freq, "max_freq")
-    dynamic_range = _check_positive(dynamic_range, "dynamic_range")
+        max_freq = check_positive(max_freq, "max_freq")
+    dynamic_range = check_positive(dynamic_range, "dynamic_range")
 
     n = len(checked)
     fig = Figure(figsize=(4.2 * n + 1.0, 3.6), dpi=100, layout="constrained")

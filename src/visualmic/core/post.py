@@ -35,11 +35,8 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
-from ._errors import ParameterError
-from ._validate import check_audio as _check_audio
-from ._validate import check_band as _check_band
-from ._validate import check_positive as _check_positive
-from ._validate import check_rate as _check_rate
+from .._errors import ParameterError
+from .._validate import check_audio, check_band, check_positive, check_rate
 
 __all__ = ["highpass", "bandpass", "normalize", "spectral_subtraction", "resample"]
 
@@ -187,9 +184,9 @@ def highpass(y, rate: float, *, cutoff: float = 20.0, order: int = 4) -> np.ndar
     >>> bool(np.abs(y).max() < 1.01)
     True
     """
-    arr = _check_audio(y)
-    rate = _check_rate(rate)
-    cutoff = _check_positive(cutoff, "cutoff")
+    arr = check_audio(y)
+    rate = check_rate(rate)
+    cutoff = check_positive(cutoff, "cutoff")
     order = _check_order(order)
     if cutoff >= rate / 2:
         raise ParameterError(
@@ -227,9 +224,9 @@ def bandpass(y, rate: float, band: tuple[float, float], *, order: int = 4) -> np
     ParameterError
         If ``band`` lies outside (0, rate/2) or ``lo >= hi``, or ``y`` is invalid.
     """
-    arr = _check_audio(y)
-    rate = _check_rate(rate)
-    lo, hi = _check_band(band, rate)
+    arr = check_audio(y)
+    rate = check_rate(rate)
+    lo, hi = check_band(band, rate)
     order = _check_order(order)
     sos = signal.butter(order, (lo, hi), btype="bandpass", fs=rate, output="sos")
     settle = _settling_length(sos, int(math.ceil(20 * order * rate / lo)))
@@ -258,8 +255,8 @@ def normalize(y, *, peak: float = 1.0) -> np.ndarray:
     ParameterError
         If ``y`` is invalid or ``peak`` is not a positive finite number.
     """
-    arr = _check_audio(y)
-    peak = _check_positive(peak, "peak")
+    arr = check_audio(y)
+    peak = check_positive(peak, "peak")
     dtype = _out_dtype(arr)
     y64 = arr.astype(np.float64)
     m = float(np.max(np.abs(y64)))
@@ -350,9 +347,9 @@ def spectral_subtraction(
     >>> clean.shape
     (4400,)
     """
-    arr = _check_audio(y)
-    rate = _check_rate(rate)
-    window = _check_positive(window, "window")
+    arr = check_audio(y)
+    rate = check_rate(rate)
+    window = check_positive(window, "window")
     m = int(round(window * rate))
     if m < 4:
         raise ParameterError(
@@ -362,7 +359,7 @@ def spectral_subtraction(
     if hop is None:
         h = max(1, m // 4)
     else:
-        hop = _check_positive(hop, "hop")
+        hop = check_positive(hop, "hop")
         h = int(round(hop * rate))
         if h < 1 or h > m // 2:
             raise ParameterError(
@@ -449,9 +446,9 @@ def resample(y, rate: float, out_rate: float) -> np.ndarray:
     ParameterError
         If ``y`` is invalid or a rate is not positive.
     """
-    arr = _check_audio(y)
-    rate = _check_rate(rate)
-    out_rate = _check_rate(out_rate, "out_rate")
+    arr = check_audio(y)
+    rate = check_rate(rate)
+    out_rate = check_rate(out_rate, "out_rate")
     dtype = _out_dtype(arr)
     up, down = _ratio(rate, out_rate)
     if up == down:

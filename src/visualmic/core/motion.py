@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import scipy.fft as sfft
 
-from ._errors import ParameterError
+from .._errors import ParameterError
 from .pyramid import SteerablePyramid
 
 _FFT_WORKERS = -1  # every core for the FFTs
@@ -60,6 +60,12 @@ class PhaseMotion:
     ----------
     weights_sum : np.ndarray [shape=(n_bands,)]
         ``sum_x |q_ref|**2`` per band (band energy of the reference).
+    plan : list of BandPlan
+        Per band, the spectral box it is evaluated on and its mask.
+    ref_conj : list of np.ndarray [shape=(hb, wb), complex]
+        Conjugate reference coefficients of each band.
+    ref_power : list of np.ndarray [shape=(hb, wb)]
+        ``|q_ref|**2`` of each band (the weights of the phase differences).
     """
 
     def __init__(self, pyramid: SteerablePyramid, reference: np.ndarray, *, compact: bool = True):
@@ -70,22 +76,22 @@ class PhaseMotion:
             )
         self.pyramid = pyramid
         self.compact = compact
-        self._plan = self._make_plan()
-        self._ref_conj = []
-        self._w = []
+        self.plan = self._make_plan()
+        self.ref_conj = []
+        self.ref_power = []
         for q in self._bands(self._spectrum(ref[None])):
             q = q[0]
             w = (q.real**2 + q.imag**2).astype(pyramid.dtype)
-            self._ref_conj.append(np.conj(q))
-            self._w.append(w)
-        self.weights_sum = np.array([float(w.sum(dtype=np.float64)) for w in self._w])
+            self.ref_conj.append(np.conj(q))
+            self.ref_power.append(w)
+        self.weights_sum = np.array([float(w.sum(dtype=np.float64)) for w in self.ref_power])
         if not np.all(self.weights_sum > 0):
             raise ParameterError(
                 "the reference frame has no texture in some pyramid bands (a flat or empty "
                 "region); choose an --roi on a textured surface or fewer --scales"
             )
 
-    def _make_plan(self) -> list[_BandPlan]:
+    def _make_plan(self) -> list[BandPlan]:
         """Per band: the spectral box it is evaluated on, its mask, and how to gather it."""
         pyr = self.pyramid
         plan = []
@@ -95,7 +101,7 @@ class PhaseMotion:
             for k in range(pyr.orientations):
                 m = masks[k]
                 if not self.compact:
-                    plan.append(_BandPlan(rows, cols, m, pyr.shape))
+                    plan.append(BandPlan(rows, cols, m, pyr.shape))
                     continue
                 # Work in the level's shifted layout to find a centred support box.
                 ms = sfft.fftshift(m)
@@ -108,7 +114,7 @@ class PhaseMotion:
                 # amplitudes ignore.
                 lr = (r_sel - h // 2) % h
                 lc = (c_sel - w // 2) % w
-                plan.append(_BandPlan(rows[lr], cols[lc], ms[np.ix_(r_sel, c_sel)], pyr.shape))
+                plan.append(BandPlan(rows[lr], cols[lc], ms[np.ix_(r_sel, c_sel)], pyr.shape))
         return plan
 
     def _spectrum(self, frames: np.ndarray) -> np.ndarray:
@@ -117,14 +123,14 @@ class PhaseMotion:
         return sfft.rfft2(frames, axes=(-2, -1), workers=_FFT_WORKERS)
 
     def _bands(self, rspec: np.ndarray) -> Iterator[np.ndarray]:
-        for band in self._plan:
+        for band in self.plan:
             yield sfft.ifft2(band.gather(rspec), axes=(-2, -1), workers=_FFT_WORKERS,
                              overwrite_x=True)
 
     @property
     def n_bands(self) -> int:
         """Number of band signals."""
-        return len(self._plan)
+        return len(self.plan)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Band signals of a chunk of frames.
@@ -146,15 +152,15 @@ class PhaseMotion:
         for t0 in range(0, len(frames), _BATCH):
             rspec = self._spectrum(frames[t0 : t0 + _BATCH])
             for i, q in enumerate(self._bands(rspec)):
-                np.multiply(q, self._ref_conj[i], out=q)
+                np.multiply(q, self.ref_conj[i], out=q)
                 dphi = np.arctan2(q.imag, q.real)
-                out[i, t0 : t0 + _BATCH] = np.einsum("tij,ij->t", dphi, self._w[i],
+                out[i, t0 : t0 + _BATCH] = np.einsum("tij,ij->t", dphi, self.ref_power[i],
                                                      dtype=np.float64)
         out /= self.weights_sum[:, None]
         return out
 
 
-class _BandPlan:
+class BandPlan:
     """How one band's spectral box is gathered from a half spectrum and masked.
 
     The box is given by the full-spectrum row and column of each of its entries
@@ -257,7 +263,7 @@ def band_signals(
     reference : np.ndarray [shape=(H, W)]
         Reference frame.
     scales, orientations : int
-        Pyramid size (see :class:`visualmic.pyramid.SteerablePyramid`).
+        Pyramid size (see :class:`visualmic.core.pyramid.SteerablePyramid`).
     compact : bool
         See :class:`PhaseMotion`.
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._errors import OutputError
-from ._progress import ProgressCallback
+from .._errors import OutputError
+from .._progress import ProgressCallback
 
 __all__ = ["run_demo"]
 
@@ -50,12 +50,12 @@ def run_demo(
         of the recovered audio against the truth (80-1000 Hz), the Cramér-Rao bound
         ``crb_snr_db``, and ``frames_per_second`` of the recovery.
     """
-    from .denoise import resample
-    from .io.audio import write_audio
-    from .metrics import evaluate
-    from .pipeline import recover
-    from .plot import spectrogram_png
-    from .synth import synthesize
+    from ..core.post import resample
+    from ..eval.metrics import evaluate
+    from ..eval.plot import spectrogram_png
+    from ..io.audio import write_audio
+    from ..sim.synthesize import synthesize
+    from .recover import recover
 
     out = Path(outdir)
     try:

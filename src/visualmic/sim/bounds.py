@@ -33,8 +33,8 @@ import math
 import numpy as np
 from scipy import fft as sfft
 
-from ._errors import ParameterError
-from ._validate import finite_number as _finite_number
+from .._errors import ParameterError
+from .._validate import finite_number as _finite_number
 
 __all__ = ["translation_crb", "frame_gradients", "periodic_gradients", "crb_snr_db"]
 
@@ -60,7 +60,7 @@ def translation_crb(grad_x, grad_y, *, direction: float = 0.0, sigma: float) -> 
         rows, pointing down) derivatives of the NOISE-FREE frame, in grey
         levels per pixel.  Use exact derivatives (for example
         :func:`frame_gradients`, or the spectral derivative of the rendered
-        texture as :func:`visualmic.synth.synthesize` does); a plain
+        texture as :func:`visualmic.sim.synthesize.synthesize` does); a plain
         finite difference underestimates high-frequency gradients and so
         overestimates the bound.
     direction : float, default 0.0
@@ -69,7 +69,7 @@ def translation_crb(grad_x, grad_y, *, direction: float = 0.0, sigma: float) -> 
     sigma : float
         Standard deviation of the additive white Gaussian noise per pixel,
         in the same grey-level units as the gradients (multiply an 8-bit
-        sigma by 257 for 16-bit frames written by :mod:`visualmic.synth`).
+        sigma by 257 for 16-bit frames written by :mod:`visualmic.sim.synthesize`).
 
     Returns
     -------
@@ -199,7 +199,7 @@ def frame_gradients(frame, *, method: str = "spectral") -> tuple[np.ndarray, np.
         interior; the mirror makes the derivative odd across each border, so
         a gradient that is non-zero at the border rings, with an error that
         decays roughly as 1/(distance to the border).  Measured on 128×128
-        crops of :mod:`visualmic.synth` textures against the exact
+        crops of :mod:`visualmic.sim.synthesize` textures against the exact
         derivative: Σ(∂I/∂x)² within 1 % (procedural noise) to 2 %
         (photographs); per-pixel RMS error 5 % (noise) to 15 % (photographs),
         mostly in the outer 8 pixels.
@@ -224,7 +224,7 @@ def frame_gradients(frame, *, method: str = "spectral") -> tuple[np.ndarray, np.
     Notes
     -----
     When the frame was rendered by Fourier-shifting a larger periodic texture
-    (as :mod:`visualmic.synth` does), the exact route is to differentiate the
+    (as :mod:`visualmic.sim.synthesize` does), the exact route is to differentiate the
     whole texture spectrally and crop (:func:`periodic_gradients`), which has
     no border error at all.
     """

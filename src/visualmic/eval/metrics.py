@@ -5,7 +5,7 @@ proportional to the sound pressure with an unknown factor) and may be shifted
 by a sample or two, so every metric here first
 
 1. optionally band-limits both signals with the same zero-phase band-pass
-   (``band=(lo, hi)`` in Hz, see :func:`visualmic.denoise.bandpass`),
+   (``band=(lo, hi)`` in Hz, see :func:`visualmic.core.post.bandpass`),
 2. finds the integer lag within ``±max_lag`` samples that best aligns the
    estimate with the reference (largest normalised correlation), and
 3. scales the estimate by the least-squares factor onto the reference,
@@ -30,8 +30,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._errors import ParameterError, VisualMicWarning
-from .denoise import _check_audio, _check_band, _check_positive, _check_rate, bandpass, resample
+from .._errors import ParameterError, VisualMicWarning
+from .._validate import check_audio, check_band, check_positive, check_rate
+from ..core.post import bandpass, resample
 
 __all__ = [
     "best_fit",
@@ -122,8 +123,8 @@ def best_fit(estimate, reference, *, max_lag: int = 0):
     >>> lag, round(scale, 6)
     (2, -0.5)
     """
-    est = _check_audio(estimate, "estimate").astype(np.float64)
-    ref = _check_audio(reference, "reference").astype(np.float64)
+    est = check_audio(estimate, "estimate").astype(np.float64)
+    ref = check_audio(reference, "reference").astype(np.float64)
     return tuple(_best_fit(est, ref, _check_max_lag(max_lag, est.size, ref.size)))
 
 
@@ -146,15 +147,15 @@ def _best_fit(est: np.ndarray, ref: np.ndarray, max_lag: int) -> _Fit:
 
 def _prepare(estimate, reference, rate, band, max_lag) -> _Fit:
     """Validate, band-limit and fit: the common first step of every metric."""
-    est = _check_audio(estimate, "estimate")
-    ref = _check_audio(reference, "reference")
+    est = check_audio(estimate, "estimate")
+    ref = check_audio(reference, "reference")
     lag = _check_max_lag(max_lag, est.size, ref.size)
     if rate is not None:
-        rate = _check_rate(rate)
+        rate = check_rate(rate)
     if band is not None:
         if rate is None:
             raise ParameterError(f"band={band!r} needs rate= (the sampling rate in Hz)")
-        band = _check_band(band, rate)
+        band = check_band(band, rate)
         est = bandpass(est.astype(np.float64), rate, band)
         ref = bandpass(ref.astype(np.float64), rate, band)
     fit = _best_fit(est.astype(np.float64), ref.astype(np.float64), lag)
@@ -283,10 +284,10 @@ def segmental_snr(
     ParameterError
         For invalid signals or parameters (see :func:`snr`).
     """
-    rate = _check_rate(rate)
-    segment = _check_positive(segment, "segment")
+    rate = check_rate(rate)
+    segment = check_positive(segment, "segment")
     clamp = _check_clamp(clamp)
-    silence = _check_positive(silence, "silence")
+    silence = check_positive(silence, "silence")
     fit = _prepare(estimate, reference, rate, band, max_lag)
     return _segsnr(fit.ref, fit.est, rate, segment, clamp, silence)
 
@@ -433,7 +434,7 @@ def stoi(estimate, reference, *, rate: float, band=None, max_lag: int = 0) -> fl
         (0.397 s) or the reference is mostly silent, or for invalid signals
         or parameters (see :func:`snr`).
     """
-    rate = _check_rate(rate)
+    rate = check_rate(rate)
     fit = _prepare(estimate, reference, rate, band, max_lag)
     return _stoi(fit.ref, fit.est, rate)
 
@@ -450,7 +451,7 @@ def evaluate(
     """Every metric of an estimate against a reference, from one fit.
 
     If the reference has another sampling rate, the estimate is first
-    resampled to it (:func:`visualmic.denoise.resample`); the metrics are then
+    resampled to it (:func:`visualmic.core.post.resample`); the metrics are then
     computed at the reference rate over the overlap of the two signals.
 
     Parameters
@@ -498,10 +499,10 @@ def evaluate(
     >>> round(m["pearson"], 6), round(m["scale"], 6)
     (1.0, -2.0)
     """
-    rate = _check_rate(rate)
-    ref_rate = rate if ref_rate is None else _check_rate(ref_rate, "ref_rate")
-    est = _check_audio(estimate, "estimate")
-    ref = _check_audio(reference, "reference")
+    rate = check_rate(rate)
+    ref_rate = rate if ref_rate is None else check_rate(ref_rate, "ref_rate")
+    est = check_audio(estimate, "estimate")
+    ref = check_audio(reference, "reference")
     if isinstance(max_lag, bool) or not isinstance(max_lag, numbers.Integral) or max_lag < 0:
         raise ParameterError(f"max_lag={max_lag!r} must be a whole number of samples >= 0")
     if ref_rate != rate:
@@ -510,7 +511,7 @@ def evaluate(
         max_lag = int(math.ceil(max_lag * ref_rate / rate - 1e-9))
         max_lag = min(max_lag, min(est.size, ref.size) - 1)
     if band is not None:
-        band = _check_band(band, ref_rate)
+        band = check_band(band, ref_rate)
     fit = _prepare(est, ref, ref_rate, band, max_lag)
     resid = fit.ref - fit.est
     try:

@@ -1,0 +1,278 @@
+"""THE estimator chain: reference frame -> estimator -> band signals of frames.
+
+Every way of running visualmic goes through this one chain: :func:`~visualmic.recover`
+(in this process), :func:`~visualmic.engine.stream.listen` (live) and
+:func:`~visualmic.engine.dask.band_signals` (frame ranges on Dask workers). A runner
+decides only *where* and *when* frames go through it, so that the same frames give
+the same signals whichever runner carries them.
+
+The chain's contract:
+
+* the reference frame is the mean of the first ``reference`` frames of the range
+  (float64), taken from the first chunks;
+* the first chunks are gathered until they hold the reference frames and are then
+  processed as one batch (so that a chunk-aligned split of a video gives the same
+  batches, hence bit-identical signals, in every runner);
+* the estimator is one of :data:`METHODS` (:class:`~visualmic.core.motion.PhaseMotion`,
+  :class:`~visualmic.core.linear.FastMotion`, :class:`~visualmic.core.linear.AutoMotion`),
+  computed with NumPy, or with PyTorch on a ``device``
+  (:mod:`visualmic.engine.torch`, imported only then);
+* matrix products run with the BLAS on one thread (:class:`~visualmic.engine.threads.
+  single_blas_thread`), so that they do not fight the decoder thread for the cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._errors import ParameterError
+from .._validate import check_choice
+from ..core.linear import MAX_PHASE, AutoMotion, FastMotion
+from ..core.motion import PhaseMotion
+from ..core.pyramid import SteerablePyramid
+from .threads import single_blas_thread
+
+__all__ = ["METHODS", "Chain", "ChainSignals", "build_estimator", "reference_frame",
+           "check_method"]
+
+#: Band motion estimators: local phase differences, the linear estimator, or the linear
+#: estimator with the phase method where the motion is large.
+METHODS = ("phase", "fast", "auto")
+
+
+def check_method(method, device=None) -> None:
+    """Validate an estimator choice (and the PyTorch device, when given) early.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown method, or a device when PyTorch or the device is missing.
+    """
+    check_choice("method", method, METHODS)
+    if device is not None:
+        from .torch import torch_device
+
+        torch_device(device)
+
+
+def build_estimator(pyramid: SteerablePyramid, reference: np.ndarray, *,
+                    method: str = "phase", device: str | None = None,
+                    max_phase: float = MAX_PHASE):
+    """Build the band-signal estimator for a method.
+
+    Parameters
+    ----------
+    pyramid : SteerablePyramid
+        Pyramid for the frame shape.
+    reference : np.ndarray [shape=(H, W)]
+        Reference frame in grey levels.
+    method : {"phase", "fast", "auto"}, optional
+        ``"phase"`` (default): :class:`~visualmic.core.motion.PhaseMotion`, the local
+        phase differences of Davis et al. ``"fast"``:
+        :class:`~visualmic.core.linear.FastMotion`, linear in the frame, for motion well
+        below a pixel (warns when the motion is too large). ``"auto"``:
+        :class:`~visualmic.core.linear.AutoMotion`, fast where accurate, phase elsewhere.
+    device : str, optional
+        ``None`` (default): NumPy on the CPU. A PyTorch device (``"cuda"``,
+        ``"cuda:0"``, ``"cpu"``) runs the heavy part with PyTorch there.
+    max_phase : float, optional
+        Large-motion threshold of the fast and auto methods, in radians (default 0.25).
+
+    Returns
+    -------
+    callable
+        ``estimator(frames (t, H, W)) -> (n_bands, t)`` band signals in radians, with
+        attributes ``n_bands``, ``weights_sum`` and ``messages``.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown method, or a device when PyTorch or the device is missing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from visualmic.core.pyramid import SteerablePyramid
+    >>> frames = np.random.default_rng(0).normal(128, 30, (4, 32, 32)).astype(np.float32)
+    >>> est = build_estimator(SteerablePyramid((32, 32)), frames[0], method="fast")
+    >>> est(frames).shape
+    (12, 4)
+    """
+    check_method(method, device)
+    if method == "phase":
+        est = PhaseMotion(pyramid, np.asarray(reference, dtype=np.float64))
+        est.messages = []
+        if device is None:
+            return est
+        from .torch import TorchPhaseMotion
+
+        return TorchPhaseMotion(est, device)
+    cls = FastMotion if method == "fast" else AutoMotion
+    est = cls(pyramid, reference, max_phase=max_phase)
+    if device is not None:
+        from .torch import TorchLinear, TorchPhaseMotion
+
+        est.backend = TorchLinear(est.kernels, est.reference, device)
+        if method == "auto":
+            est.exact = TorchPhaseMotion(est.phase, device)
+    return est
+
+
+def reference_frame(frames: np.ndarray, k: int) -> np.ndarray:
+    """The reference frame: the mean of the first ``k`` frames, in float64.
+
+    Parameters
+    ----------
+    frames : np.ndarray [shape=(t, H, W)]
+        The first frames of the range (if fewer than ``k``, all of them are used).
+    k : int
+        Frames averaged.
+
+    Returns
+    -------
+    np.ndarray [shape=(H, W), dtype=float64]
+    """
+    return np.asarray(frames[:k]).astype(np.float64).mean(axis=0)
+
+
+@dataclass
+class ChainSignals:
+    """Band signals of a range of frames (see :meth:`Chain.run`).
+
+    Attributes
+    ----------
+    signals : np.ndarray [shape=(n_bands, T), dtype=float64]
+        Band signals in radians, in frame order (not high-passed).
+    n_frames : int
+        Frames processed.
+    messages : list of str
+        Notes from the estimator (e.g. that large motion was met).
+    warned : list of str
+        Those of ``messages`` the estimator issued as warnings.
+    """
+
+    signals: np.ndarray
+    n_frames: int
+    messages: list = field(default_factory=list)
+    warned: list = field(default_factory=list)
+
+
+class Chain:
+    """One estimator chain: reference set-up, estimator choice, signals of frame ranges.
+
+    Parameters
+    ----------
+    pyramid : SteerablePyramid
+        Pyramid for the frame shape.
+    method : {"phase", "fast", "auto"}, optional
+        Estimator (see :func:`build_estimator`; default "phase").
+    device : str, optional
+        PyTorch device for the estimator (default None: NumPy).
+    reference : int, optional
+        Frames averaged into the reference frame (default 1: the first frame).
+    max_phase : float, optional
+        Large-motion threshold of the fast and auto methods (radians).
+
+    Attributes
+    ----------
+    estimator : callable or None
+        The estimator, once the reference is known.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from visualmic.core.pyramid import SteerablePyramid
+    >>> frames = np.random.default_rng(0).normal(128, 30, (40, 32, 32)).astype(np.float32)
+    >>> chain = Chain(SteerablePyramid((32, 32)), method="phase", reference=4)
+    >>> out = chain.run(frames[i : i + 16] for i in range(0, 40, 16))
+    >>> out.signals.shape, out.n_frames
+    ((12, 40), 40)
+    """
+
+    def __init__(self, pyramid: SteerablePyramid, *, method: str = "phase",
+                 device: str | None = None, reference: int = 1, max_phase: float = MAX_PHASE):
+        check_method(method, device)
+        if isinstance(reference, bool) or not isinstance(reference, (int, np.integer)) \
+                or reference < 1:
+            raise ParameterError(f"reference={reference!r} must be a positive integer")
+        self.pyramid = pyramid
+        self.method = method
+        self.device = device
+        self.reference = int(reference)
+        self.max_phase = max_phase
+        self.estimator = None
+
+    @property
+    def n_bands(self) -> int:
+        """Number of band signals."""
+        return self.pyramid.n_bands
+
+    def set_reference(self, reference: np.ndarray):
+        """Build the estimator against a reference frame ``(H, W)``; return it."""
+        self.estimator = build_estimator(self.pyramid, reference, method=self.method,
+                                         device=self.device, max_phase=self.max_phase)
+        return self.estimator
+
+    def first_batch(self, chunks: Iterable[np.ndarray]) -> np.ndarray | None:
+        """Gather the first chunks until they hold the reference frames.
+
+        Returns the concatenated batch (None for an empty input) and leaves the rest
+        of ``chunks`` unread.
+        """
+        pending, have = [], 0
+        for chunk in chunks:
+            pending.append(chunk)
+            have += len(chunk)
+            if have >= self.reference:
+                break
+        if not pending:
+            return None
+        return np.concatenate(pending) if len(pending) > 1 else pending[0]
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Band signals ``(n_bands, t)`` of a chunk (the reference must be set)."""
+        if self.estimator is None:
+            raise ParameterError("the chain has no reference frame yet; call set_reference "
+                                 "or run")
+        with single_blas_thread():
+            return self.estimator(frames)
+
+    def run(self, chunks: Iterable[np.ndarray], *, gather_first: bool = True) -> ChainSignals:
+        """Band signals of consecutive chunks of frames.
+
+        Parameters
+        ----------
+        chunks : iterable of np.ndarray [shape=(t, H, W)]
+            Consecutive frames in grey levels (e.g. ``reader.chunks(128)``).
+        gather_first : bool, optional
+            Gather the first chunks into one batch until they hold the reference
+            frames (default True: the start of a range). A Dask task that starts
+            later in the video passes False.
+
+        Returns
+        -------
+        ChainSignals
+        """
+        it = iter(chunks)
+        pieces, n = [], 0
+        if gather_first or self.estimator is None:
+            first = self.first_batch(it)
+            if first is not None:
+                if self.estimator is None:
+                    self.set_reference(reference_frame(first, self.reference))
+                pieces.append(self(first))
+                n += len(first)
+        for chunk in it:
+            pieces.append(self(chunk))
+            n += len(chunk)
+        if pieces:
+            signals = np.concatenate(pieces, axis=1) if len(pieces) > 1 else pieces[0]
+        else:
+            signals = np.empty((self.n_bands, 0))
+        est = self.estimator
+        return ChainSignals(signals=signals, n_frames=n,
+                            messages=list(getattr(est, "messages", []) or []),
+                            warned=list(getattr(est, "warned", []) or []))

@@ -1,0 +1,1 @@
+"""Evaluation against the truth (metrics) and figures (spectrograms)."""
