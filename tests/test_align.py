@@ -64,6 +64,14 @@ def test_lag_is_bounded(rng):
     s = np.stack([d, _shift(d, 25)])
     _, lags, _ = align_bands(s, reference=0, max_lag=10)
     assert abs(lags[1]) <= 10
+    # Within the bound, the true shift is found exactly, and is the best one allowed
+    # when the true shift lies beyond it.
+    s7 = np.stack([d, _shift(d, 7)])
+    _, lags7, signs7 = align_bands(s7, reference=0, max_lag=10)
+    assert lags7[1] == -7 and signs7[1] == 1
+    s7 = np.stack([d, _shift(d, 7)])
+    _, lags5, _ = align_bands(s7, reference=0, max_lag=5)
+    assert abs(lags5[1]) <= 5
 
 
 def test_ml_weights_ignore_bands_without_motion(rng):

@@ -40,6 +40,14 @@ def test_recover_pcm16_output_rate_and_default_name(video, tmp_path, capsys):
                  "--downsample", "1", "-q"]) == 0
     info = sf.info(out)
     assert info.samplerate == 44100 and info.subtype == "PCM_16"
+    # Without -o the WAV goes beside the video as <stem>.recovered.wav.
+    import shutil
+
+    copy = tmp_path / "clip.mkv"
+    shutil.copy(video.video_path, copy)
+    assert main(["recover", str(copy), "-q"]) == 0
+    default = tmp_path / "clip.recovered.wav"
+    assert default.exists() and sf.info(default).samplerate == 2200
 
 
 @pytest.mark.parametrize(

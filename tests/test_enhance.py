@@ -239,7 +239,7 @@ def test_random_music_is_deterministic_and_tonal():
 
 
 def test_training_and_validation_content_are_disjoint():
-    from visualmic.sim.synthesize import _SPEECH_TEXTS, _SPEECH_VOICES
+    from visualmic.sim.sounds import SPEECH_TEXTS as _SPEECH_TEXTS, SPEECH_VOICES as _SPEECH_VOICES
 
     assert not set(TRAINING_TEXTURES) & set(VALIDATION_TEXTURES) - {"noise"}
     assert not set(TRAINING_VOICES) & set(_SPEECH_VOICES)

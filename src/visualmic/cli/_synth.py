@@ -63,7 +63,8 @@ def _duration(text: str) -> float | None:
 
 def register(subparsers) -> None:
     """Add the ``synth`` sub-command."""
-    from ..sim.synthesize import AUDIO_KINDS, TEXTURES
+    from ..sim.sounds import AUDIO_KINDS
+    from ..sim.textures import TEXTURES
 
     p = subparsers.add_parser("synth", help=HELP, description=DESCRIPTION)
     p.add_argument("-o", "--output", required=True, metavar="VIDEO",
