@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_FLAGS ?= --disable-pip-version-check -q
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test bench bench-all lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,19 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q
 
+# The benchmarks that exist: quality against the Cramer-Rao bound and speed (quick
+# versions, a few minutes); bench-all adds memory, the enhancer and the deep models.
 bench: install-test
-	$(BIN)/python benchmarks/recover_speed.py
+	$(BIN)/python benchmarks/quality.py --quick
+	$(BIN)/python benchmarks/speed.py --quick
+
+bench-all: bench
+	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/enhance.py
+	$(BIN)/python benchmarks/models.py
+
+lint: install-test
+	cd src && ../$(BIN)/lint-imports --config ../pyproject.toml
 
 clean:
 	rm -rf $(VENV) visualmic-demo

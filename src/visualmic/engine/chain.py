@@ -97,7 +97,7 @@ def build_estimator(pyramid: SteerablePyramid, reference: np.ndarray, *,
     >>> import numpy as np
     >>> from visualmic.core.pyramid import SteerablePyramid
     >>> frames = np.random.default_rng(0).normal(128, 30, (4, 32, 32)).astype(np.float32)
-    >>> est = build_estimator(SteerablePyramid((32, 32)), frames[0], method="fast")
+    >>> est = build_estimator(SteerablePyramid((32, 32)), frames[0], method="phase")
     >>> est(frames).shape
     (12, 4)
     """
