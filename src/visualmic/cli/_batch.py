@@ -114,9 +114,9 @@ def _sequential(videos, out_dir, pcm16, callback, options):
     """The batch without Dask (same outputs)."""
     from pathlib import Path
 
+    from .._api import recover
     from .._errors import ParameterError, VisualMicError
     from ..engine.batch import BatchItem
-    from .._api import recover
     from ..io.atomic import check_output_path
     from ..io.audio import write_audio
 

@@ -24,7 +24,7 @@ from .._validate import check_choice, positive_number
 from ..core import post
 from ..core.combine import combine_long
 from ..core.pyramid import Band, SteerablePyramid
-from ..io.video import VideoReader, open_video
+from ..io.video import LOW_FPS, VideoReader, open_video, playback_rate_hint
 from .chain import Chain, ChainSignals, check_method
 from .threads import prefetch, single_blas_thread
 
@@ -285,8 +285,12 @@ def recover(
     reader, caught = _open(source, fps=fps, start=start, end=end, roi=roi, downsample=downsample)
     rate = float(reader.fps)
     if highpass and not 0 < highpass < rate / 2:
+        hint = ""
+        if fps is None and reader.source_fps == rate and rate < LOW_FPS:
+            hint = "; " + playback_rate_hint(rate)  # the rate came from the file
         raise ParameterError(
             f"highpass={highpass} Hz must be between 0 and the Nyquist frequency {rate / 2:g} Hz"
+            + hint
         )
     pyr = SteerablePyramid(reader.shape, scales=scales, orientations=int(orientations),
                            highpass=highpass_bands)

@@ -15,7 +15,7 @@ from ._source import Source, luminance
 __all__ = ["ArraySource", "FolderSource", "IMAGE_SUFFIXES", "natural_key"]
 
 #: File-name suffixes read from a folder of frames.
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
 
 
 def natural_key(path: Path) -> list:
@@ -89,8 +89,8 @@ class FolderSource(Source):
             )
         kinds: dict[str, list[Path]] = {}
         for p in files:
-            kinds.setdefault(".tif" if p.suffix.lower() == ".tiff" else p.suffix.lower(),
-                             []).append(p)
+            suffix = p.suffix.lower()
+            kinds.setdefault({".tiff": ".tif", ".jpeg": ".jpg"}.get(suffix, suffix), []).append(p)
         if len(kinds) > 1:
             keep = max(kinds, key=lambda k: len(kinds[k]))
             dropped = len(files) - len(kinds[keep])

@@ -6,7 +6,9 @@ whose :meth:`VideoReader.chunks` streams the frames as float32 arrays of shape
 the video.  Sources:
 
 * any video file FFmpeg reads, decoded through PyAV with its own threads;
-* a folder of PNG or TIFF frames, in natural order (``frame2`` before ``frame10``);
+* a folder of PNG, TIFF, BMP or JPEG frames, in natural order (``frame2`` before ``frame10``);
+* Photron ``.cih``/``.cihx``/``.mraw``, Phantom ``.cine`` and multi-page TIFF files
+  (readers in ``_photron.py``, ``_cine.py``, ``_tiffstack.py``, chosen in ``_formats.py``);
 * a ``.npy`` file of shape ``(T, H, W)`` or ``(T, H, W, 3)`` (memory-mapped);
 * an in-memory array of shape ``(T, H, W)`` or ``(T, H, W, 3)``.
 
@@ -37,10 +39,11 @@ from .._errors import InputFileError, ParameterError, VideoError, VisualMicWarni
 from .._progress import ProgressCallback, report
 from ._av import LOSSY_ADVICE, AVSource, frame_index
 from ._files import ArraySource, FolderSource
+from ._formats import open_format_source, playback_rate_hint
 from ._resample import Resampler
 from ._source import Source
 
-__all__ = ["open_video", "VideoReader", "parse_roi", "LOW_FPS"]
+__all__ = ["open_video", "VideoReader", "parse_roi", "LOW_FPS", "playback_rate_hint"]
 
 #: Frame rates below this (frames per second) trigger a low-frame-rate warning.
 LOW_FPS = 1000.0
@@ -397,8 +400,9 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
     Parameters
     ----------
     source : path-like or np.ndarray
-        A video file any FFmpeg reads; a folder of PNG or TIFF frames (natural
-        order: ``frame2`` before ``frame10``); a ``.npy`` file; or an array of
+        A video file any FFmpeg reads; a Photron ``.cih``/``.cihx``/``.mraw``,
+        Phantom ``.cine`` or multi-page TIFF file; a folder of PNG, TIFF, BMP or
+        JPEG frames (natural order: ``frame2`` before ``frame10``); a ``.npy`` file; or an array of
         shape ``(T, H, W)`` (grey) or ``(T, H, W, 3)`` (RGB), in grey levels.
     fps : float, optional
         Frame rate in frames per second.  Overrides the container's rate;
@@ -474,8 +478,11 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
     elif src.lossless is None and src.codec is not None:
         warn(f"{name}: codec '{src.codec}' may be lossy; {LOSSY_ADVICE}")
     if fps_value < LOW_FPS:
+        hint = "record at 2000 fps or more for speech"
+        if fps is None:  # the rate came from the file
+            hint = playback_rate_hint(fps_value)
         warn(f"frame rate {fps_value:g} fps is low: audio is limited to fps/2 = "
-             f"{fps_value / 2:g} Hz; record at 2000 fps or more for speech")
+             f"{fps_value / 2:g} Hz; {hint}")
 
     return VideoReader(src, fps=fps_value, start=start_i, end=end_i, roi=roi_t,
                        downsample=float(downsample), shrink=shrink, warning_list=issued)
@@ -509,7 +516,8 @@ def _open_source(source, warn) -> tuple[Source, str]:
                 ) from exc
             src = ArraySource(arr, warn, path=path)
         else:
-            src = AVSource(path, warn)
+            # Camera files and TIFF stacks (readers chosen in io/_formats.py), else FFmpeg.
+            src = open_format_source(path, warn) or AVSource(path, warn)
     else:
         raise ParameterError(
             f"source of type {type(source).__name__} is not a path or a NumPy array; give a "
