@@ -307,8 +307,14 @@ def recover(
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     rate = float(reader.fps)
     if highpass and not 0 < highpass < rate / 2:
+        hint = ""
+        if fps is None and reader.source_fps is not None and rate == reader.source_fps:
+            from .io._formats import playback_rate_hint  # the rate came from the file (issue 12)
+
+            hint = "; " + playback_rate_hint(rate)
         raise ParameterError(
             f"highpass={highpass} Hz must be between 0 and the Nyquist frequency {rate / 2:g} Hz"
+            + hint
         )
 
     H, W = reader.shape

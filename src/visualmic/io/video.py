@@ -6,7 +6,9 @@ whose :meth:`VideoReader.chunks` streams the frames as float32 arrays of shape
 the video.  Sources:
 
 * any video file FFmpeg reads, decoded through PyAV with its own threads;
-* a folder of PNG or TIFF frames, in natural order (``frame2`` before ``frame10``);
+* a folder of PNG, TIFF, BMP or JPEG frames, in natural order (``frame2`` before ``frame10``);
+* Photron ``.cih``/``.cihx``/``.mraw``, Phantom ``.cine`` and multi-page TIFF files
+  (readers in ``_photron.py``, ``_cine.py``, ``_tiffstack.py``, chosen in ``_formats.py``);
 * a ``.npy`` file of shape ``(T, H, W)`` or ``(T, H, W, 3)`` (memory-mapped);
 * an in-memory array of shape ``(T, H, W)`` or ``(T, H, W, 3)``.
 
@@ -44,7 +46,7 @@ __all__ = ["open_video", "VideoReader", "parse_roi", "LOW_FPS"]
 LOW_FPS = 1000.0
 
 #: File-name suffixes read from a folder of frames.
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")  # issue 12: + BMP, JPEG
 
 #: Luminance weights (ITU-R BT.601) applied to R, G, B.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
@@ -529,8 +531,8 @@ class _FolderSource(_Source):
             )
         kinds: dict[str, list[Path]] = {}
         for p in files:
-            kinds.setdefault(".tif" if p.suffix.lower() == ".tiff" else p.suffix.lower(),
-                             []).append(p)
+            suffix = p.suffix.lower()
+            kinds.setdefault({".tiff": ".tif", ".jpeg": ".jpg"}.get(suffix, suffix), []).append(p)
         if len(kinds) > 1:
             keep = max(kinds, key=lambda k: len(kinds[k]))
             dropped = len(files) - len(kinds[keep])
@@ -870,8 +872,9 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
     Parameters
     ----------
     source : path-like or np.ndarray
-        A video file any FFmpeg reads; a folder of PNG or TIFF frames (natural
-        order: ``frame2`` before ``frame10``); a ``.npy`` file; or an array of
+        A video file any FFmpeg reads; a Photron ``.cih``/``.cihx``/``.mraw``,
+        Phantom ``.cine`` or multi-page TIFF file; a folder of PNG, TIFF, BMP or
+        JPEG frames (natural order: ``frame2`` before ``frame10``); a ``.npy`` file; or an array of
         shape ``(T, H, W)`` (grey) or ``(T, H, W, 3)`` (RGB), in grey levels.
     fps : float, optional
         Frame rate in frames per second.  Overrides the container's rate;
@@ -957,7 +960,10 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
                 ) from exc
             src = _ArraySource(arr, warn, path=path)
         else:
-            src = _AVSource(path, warn)
+            # Camera files and TIFF stacks (issue 12; readers in io/_formats.py), else FFmpeg.
+            from ._formats import open_format_source
+
+            src = open_format_source(path, warn) or _AVSource(path, warn)
     else:
         raise ParameterError(
             f"source of type {type(source).__name__} is not a path or a NumPy array; give a "
@@ -996,8 +1002,13 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
     elif src.lossless is None and src.codec is not None:
         warn(f"{name}: codec '{src.codec}' may be lossy; {_LOSSY_ADVICE}")
     if fps_value < LOW_FPS:
+        hint = "record at 2000 fps or more for speech"
+        if fps is None:  # the rate came from the file (issue 12)
+            from ._formats import playback_rate_hint
+
+            hint = playback_rate_hint(fps_value)
         warn(f"frame rate {fps_value:g} fps is low: audio is limited to fps/2 = "
-             f"{fps_value / 2:g} Hz; record at 2000 fps or more for speech")
+             f"{fps_value / 2:g} Hz; {hint}")
 
     return VideoReader(src, fps=fps_value, start=start_i, end=end_i, roi=roi_t,
                        downsample=float(downsample), shrink=shrink, warning_list=issued)
