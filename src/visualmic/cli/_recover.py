@@ -35,10 +35,13 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-s", "--sampling-rate", "--fps", dest="fps", type=positive_float,
                    metavar="HZ", help="frame rate in Hz; overrides the container's "
                    "(required for frame folders and .npy arrays)")
-    p.add_argument("--start", type=non_negative_int, default=0, metavar="N",
+    from ._timerange import GivenStore, add_time_options
+
+    p.add_argument("--start", type=non_negative_int, default=0, metavar="N", action=GivenStore,
                    help="first frame to use (default 0)")
-    p.add_argument("--end", type=positive_int, default=None, metavar="N",
+    p.add_argument("--end", type=positive_int, default=None, metavar="N", action=GivenStore,
                    help="stop before this frame (default: the last frame)")
+    add_time_options(p, positive_float=positive_float, non_negative_float=non_negative_float)
     p.add_argument("--roi", metavar="X,Y,W,H", help="region of interest in pixels "
                    "(x = column, y = row of the top-left corner, width, height)")
     p.add_argument("--downsample", type=positive_float, default=1.0, metavar="F",
@@ -52,7 +55,8 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("recover", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("video", metavar="VIDEO", help="video file, folder of frames, or .npy array")
+    p.add_argument("video", metavar="VIDEO", help="video file, camera file (.cih/.cihx/.mraw, "
+                   ".cine, multi-page .tif), folder of frames, or .npy array")
     p.add_argument("-o", "--output", metavar="OUT.wav",
                    help="output WAV (default: <VIDEO stem>.recovered.wav beside the video)")
     add_source_options(p)
@@ -134,10 +138,13 @@ def run(args: argparse.Namespace) -> int:
     if args.truth:
         truth, truth_rate = read_audio(args.truth)  # fail early on a bad truth file
     roi = parse_roi(args.roi) if args.roi else None
+    from ._timerange import resolve_frame_range
+
+    start, end = resolve_frame_range(args)  # --start-time/--end-time (issue 12)
     callback, close = progress_bar(args, "recover")
     try:
         rec = recover(
-            args.video, fps=args.fps, start=args.start, end=args.end, roi=roi,
+            args.video, fps=args.fps, start=start, end=end, roi=roi,
             downsample=args.downsample, scales=args.scales, orientations=args.orientations,
             highpass_bands=args.highpass_bands, reference=args.reference,
             max_lag=args.max_lag, weighting=args.weighting,
