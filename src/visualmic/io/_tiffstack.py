@@ -82,6 +82,11 @@ class TiffStackSource:
         self.check_finite = dtype.kind == "f"
         self.source_fps = _imagej_rate(meta)
         self._memmap = None
+        announced = int(meta.get("images", 0) or 0)
+        if announced > self.exact_count and offset is not None and self.exact_count == 1:
+            # ImageJ stacks store every frame contiguously after the first page; when the
+            # file is cut, tifffile falls back to that page alone: map the announced frames.
+            self.exact_count = self.frame_count_hint = announced
         if offset is not None and compression.upper() in ("NONE", "1"):
             self._memmap = self._map(dtype.newbyteorder(byteorder), offset, shape)
 
