@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import struct
-from fractions import Fraction
 import tracemalloc
 import warnings
+from fractions import Fraction
 
 import av
 import numpy as np
