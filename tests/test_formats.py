@@ -376,6 +376,14 @@ def test_low_container_rate_warning_and_nyquist_error_name_playback_rate(tmp_pat
     assert "playback" not in str(err.value)
 
 
+def test_no_playback_hint_for_high_container_rates(tmp_path, rng):
+    frames = rng.integers(0, 256, (40, 32, 32)).astype(np.uint8)
+    path = write_cine(tmp_path / "fast.cine", frames, bits=8, fps=2200)
+    with pytest.raises(ParameterError, match="Nyquist frequency 1100 Hz") as err:
+        recover(path, highpass=5000)
+    assert "playback" not in str(err.value)
+
+
 def test_cli_start_time_end_time(tmp_path, rng, capsys):
     frames = rng.integers(0, 256, (60, 32, 32)).astype(np.uint8)
     path = write_cine(tmp_path / "c.cine", frames, bits=8, fps=2000)

@@ -308,7 +308,9 @@ def recover(
     rate = float(reader.fps)
     if highpass and not 0 < highpass < rate / 2:
         hint = ""
-        if fps is None and reader.source_fps is not None and rate == reader.source_fps:
+        from .io.video import LOW_FPS
+
+        if fps is None and reader.source_fps == rate and rate < LOW_FPS:
             from .io._formats import playback_rate_hint  # the rate came from the file (issue 12)
 
             hint = "; " + playback_rate_hint(rate)
