@@ -95,6 +95,9 @@ def register(subparsers) -> None:
     p.add_argument("--voice", default=None, help="espeak-ng voice for --audio speech (e.g. en-us)")
     p.add_argument("--text", default=None, help="text spoken by --audio speech")
     p.add_argument("--wpm", type=int, default=None, help="speaking rate of --audio speech")
+    from ._synth_scene import add_scene_arguments
+
+    add_scene_arguments(p)  # --scene FILE.json, --window X,Y,W,H ... (sim/scene.py)
     add_common(p)
     p.set_defaults(func=run)
 
@@ -102,6 +105,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Render the video and print a one-line summary."""
     from ..synth import synthesize
+    from ._synth_scene import run_scene, wants_scene
+
+    if wants_scene(args):
+        return run_scene(args)
 
     callback, close = progress_bar(args, "synth")
     try:
