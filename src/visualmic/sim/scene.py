@@ -186,6 +186,17 @@ class _WindowShifter:
         return sfft.irfft(rows, n=wb, axis=2)[:, :, self.left : self.left + w]
 
 
+def _clean_frame(scene: Scene, wall, origin, sources, owner) -> np.ndarray:
+    """The noise-free frame at rest (float64, video grey units)."""
+    h, w = scene.size
+    clean = wall[origin[0] : origin[0] + h, origin[1] : origin[1] + w].copy()
+    for i, (win, (tex, t0, l0)) in enumerate(zip(scene.windows, sources)):
+        view = clean[win.y : win.y + win.h, win.x : win.x + win.w]
+        vis = owner[win.y : win.y + win.h, win.x : win.x + win.w] == i
+        view[vis] = tex[t0 : t0 + win.h, l0 : l0 + win.w][vis]
+    return clean
+
+
 def _owner_map(scene: Scene) -> np.ndarray:
     h, w = scene.size
     owner = np.full((h, w), -1, dtype=np.int64)
@@ -402,12 +413,7 @@ def synthesize_scene(path, scene, *, progress: ProgressCallback | None = None) -
     margin = _MARGIN + math.ceil(max(w.amplitude for w in sc.windows))
     wall, (top0, left0), sources = _textures(sc, margin, s_tex, scale)
     owner = _owner_map(sc)
-    h, w = sc.size
-    clean = wall[top0 : top0 + h, left0 : left0 + w].copy()
-    for i, (win, (tex, t0, l0)) in enumerate(zip(sc.windows, sources)):
-        view = clean[win.y : win.y + win.h, win.x : win.x + win.w]
-        vis = owner[win.y : win.y + win.h, win.x : win.x + win.w] == i
-        view[vis] = tex[t0 : t0 + win.h, l0 : l0 + win.w][vis]
+    clean = _clean_frame(sc, wall, (top0, left0), sources, owner)
     motions = np.stack([win.sign * win.amplitude * truths[m]
                         for win, m in zip(sc.windows, window_mode)])
     grads = _window_gradients(sc, sources, owner)
