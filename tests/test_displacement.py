@@ -89,8 +89,13 @@ def test_cell_wave_vectors_sum_to_the_whole_frame():
     one = band_wave_vectors(pyr, ref, cell=(48, 40))
     assert one.shape == (pyr.n_bands, 1, 1, 2)
     np.testing.assert_allclose(one[:, 0, 0], whole, rtol=1e-9, atol=1e-12)
-    cells = band_wave_vectors(pyr, ref, cell=16)
+    cells, energy = band_wave_vectors(pyr, ref, cell=16, return_energy=True)
     assert cells.shape == (pyr.n_bands, 3, 3, 2)  # ceil(48/16), ceil(40/16)
+    # Energy-weighted cells merge back into the whole frame (Parseval, exact).
+    merged = np.einsum("byx,byxi->bi", energy, cells) / energy.sum(axis=(1, 2))[:, None]
+    np.testing.assert_allclose(merged, whole, rtol=1e-9, atol=1e-12)
+    _, e_whole = band_wave_vectors(pyr, ref, return_energy=True)
+    np.testing.assert_allclose(energy.sum(axis=(1, 2)), e_whole, rtol=1e-9)
     # Each band points along its orientation angle (x right, y down) in every cell.
     angles = np.array([b.angle for b in pyr.bands])
     along = cells[..., 0] * np.cos(angles)[:, None, None] + cells[..., 1] * np.sin(angles)[:, None,

@@ -9,15 +9,25 @@ content by ``d = (dx, dy)`` pixels (``frame_t(x) = ref(x − d)``), to first ord
 
     s_b(t) = − k_b · d(t),
 
-    k_b = Σ_K |M_b(K)|² |F_ref(K)|² K  /  Σ_K |M_b(K)|² |F_ref(K)|²,
+    k_b = Im Σ_K |M_b(K)|² conj(F_ref(K)) G(K)  /  Σ_K |M_b(K)|² |F_ref(K)|²,
 
 where ``M_b`` is the band's Fourier mask, ``F_ref`` the spectrum of THIS reference
-frame and ``K = (Kx, Ky)`` the angular spatial frequency in radians per pixel: the
-band's *effective wave vector*, the power-weighted centroid of the band's
-spectrum (Parseval turns the amplitude²-weighted mean of the local phase
-differences into this spectral centroid; the minus sign is the phase of a
-translated image, ``F_t(K) = F_ref(K) e^{−i K·d}``).  A single band sees only
-``k_b · d``; with several orientations the per-frame weighted least-squares solution
+frame, ``G`` the spectrum of its gradient and ``K = (Kx, Ky)`` the angular spatial
+frequency in radians per pixel: the band's *effective wave vector*.  For a periodic
+frame ``G = iK F_ref`` and ``k_b = Σ |M_b|²|F_ref|² K / Σ |M_b|²|F_ref|²``, the
+power-weighted centroid of the band's spectrum (Parseval turns the
+amplitude²-weighted mean of the local phase differences into this centroid; the
+minus sign is the phase of a translated image, ``F_t(K) = F_ref(K) e^{−i K·d}``).
+A real frame is a window onto a larger scene: its borders stay put, and the FFT's
+seam between opposite borders holds band energy that never moves.  ``G`` is
+therefore the spectral derivative of the frame's mirror extension (continuous
+across the borders), which keeps the seam out of the numerator while the band
+signal's normalisation keeps it in the denominator, as the estimator does; on
+64×64 videos this removes an amplitude error of 2–3 % (noise textures) to 11–15 %
+(photographs).
+
+A single band sees only ``k_b · d``; with several orientations the per-frame
+weighted least-squares solution
 
     d(t) = argmin Σ_b w_b (s_b(t) + k_b · d)²,    w_b = 1 / noise variance of band b
 
@@ -89,7 +99,8 @@ def _tile_sum(image: np.ndarray, cell: tuple[int, int]) -> np.ndarray:
     return pad.reshape(ny, ch, nx, cw).sum(axis=(1, 3))
 
 
-def band_wave_vectors(pyramid: SteerablePyramid, reference, *, cell=None) -> np.ndarray:
+def band_wave_vectors(pyramid: SteerablePyramid, reference, *, cell=None,
+                      return_energy: bool = False):
     """Effective wave vector of every oriented band for a given reference frame.
 
     Parameters
@@ -100,11 +111,19 @@ def band_wave_vectors(pyramid: SteerablePyramid, reference, *, cell=None) -> np.
     reference : np.ndarray [shape=(H, W)]
         The reference frame the band signals were measured against, in grey levels.
     cell : int or tuple (ch, cw) of int, optional
-        ``None`` (default): one wave vector per band for the whole frame, the
-        power-weighted centroid of the band's spectrum.  An integer (or pair):
+        ``None`` (default): one wave vector per band for the whole frame (for a
+        periodic frame, the power-weighted centroid of the band's spectrum; the
+        gradient is taken of the frame as a window onto a larger scene, so the
+        static seam between opposite borders does not count as motion).  An
+        integer (or pair):
         the local wave vector of each ``ch × cw``-pixel tile of the frame
         (tiles start at the top-left corner; the last row and column of tiles
         are partial when the frame size is not a multiple of the cell).
+    return_energy : bool, default False
+        Also return each band's (tile's) energy ``Σ_x |q_b|²`` of the reference
+        (full-resolution band, so comparable between tiles of one band, not
+        between bands).  To merge tiles (e.g. the cells of one source), average
+        their wave vectors and their band signals with these energies as weights.
 
     Returns
     -------
@@ -113,6 +132,8 @@ def band_wave_vectors(pyramid: SteerablePyramid, reference, *, cell=None) -> np.
         ``ny = ceil(H / ch)``, ``nx = ceil(W / cw)``.  A tile without any band
         energy gets ``(0, 0)``.  The band signal of a translation ``d`` is
         ``s_b ≈ −k_b · d``.
+    energy : np.ndarray [shape=(n_bands,) or (n_bands, ny, nx)], float64
+        Only with ``return_energy=True``.
 
     Raises
     ------
@@ -141,7 +162,7 @@ def band_wave_vectors(pyramid: SteerablePyramid, reference, *, cell=None) -> np.
     H, W = ref.shape
     spec = sfft.fft2(ref)
     grads = [sfft.fft2(g) for g in _mirror_gradients(ref)]  # FFT of dI/dx, dI/dy
-    out = []
+    out, energy = [], []
     for level in pyramid.levels:
         rows, cols, masks = pyramid.level_masks(level)
         ix = np.ix_(rows, cols)
@@ -153,8 +174,13 @@ def band_wave_vectors(pyramid: SteerablePyramid, reference, *, cell=None) -> np.
                 num = np.array([np.sum(m2 * np.imag(gx * np.conj(sub))),
                                 np.sum(m2 * np.imag(gy * np.conj(sub)))])
                 out.append(num / den if den > 0 else np.zeros(2))
+                energy.append(den / (H * W))  # Parseval: Σ_x |q|² at full resolution
                 continue
-            out.append(_local_wave_vectors(m, sub, gx, gy, ix, (H, W), tiles))
+            k, den = _local_wave_vectors(m, sub, gx, gy, ix, (H, W), tiles)
+            out.append(k)
+            energy.append(den)
+    if return_energy:
+        return np.stack(out), np.array(energy) if tiles is None else np.stack(energy)
     return np.stack(out)
 
 
@@ -177,8 +203,11 @@ def _mirror_gradients(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def _local_wave_vectors(mask, sub, gx, gy, ix, shape, tiles) -> np.ndarray:
-    """Tile sums of ``Im(conj(q) q[dI/dx])`` (and y) over tile sums of ``|q|²``, one band."""
+def _local_wave_vectors(mask, sub, gx, gy, ix, shape, tiles) -> tuple[np.ndarray, np.ndarray]:
+    """Tile sums of ``Im(conj(q) q[dI/dx])`` (and y) over tile sums of ``|q|²``, one band.
+
+    Returns the ``(ny, nx, 2)`` wave vectors and the ``(ny, nx)`` tile energies.
+    """
 
     def band(values):
         full = np.zeros(shape, dtype=np.complex128)
@@ -190,8 +219,9 @@ def _local_wave_vectors(mask, sub, gx, gy, ix, shape, tiles) -> np.ndarray:
     nx_ = _tile_sum(np.imag(band(gx) * qc), tiles)
     ny_ = _tile_sum(np.imag(band(gy) * qc), tiles)
     safe = np.where(den > 0, den, 1.0)
-    return np.stack([np.where(den > 0, nx_ / safe, 0.0), np.where(den > 0, ny_ / safe, 0.0)],
-                    axis=-1)
+    k = np.stack([np.where(den > 0, nx_ / safe, 0.0), np.where(den > 0, ny_ / safe, 0.0)],
+                 axis=-1)
+    return k, den
 
 
 def _as_signals(signals) -> np.ndarray:
