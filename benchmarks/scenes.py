@@ -3,7 +3,7 @@
 Builds the scenes of the spatial issue's bar with :func:`visualmic.sim.scene.synthesize_scene`
 (2200 fps, 0.02-0.05 px, sensor noise 1-1.5 grey levels, 128x128):
 
-* ``patch``      a textured 48x48 patch on a static textured wall;
+* ``patch``      a textured 40x40 patch on a static textured wall;
 * ``halves``     a surface whose two halves move in opposite phase (a mode);
 * ``small16``    a small 32x32 object in a 16-bit video;
 * ``whole``      the whole frame moving (control: nothing to find);
@@ -55,7 +55,7 @@ def scenes() -> dict[str, dict]:
     """The benchmark scenes (scene dicts for synthesize_scene, without duration)."""
     return {
         "patch": {"texture": "noise", "noise_sigma": 1.0, "seed": 11, "windows": [
-            {"rect": [40, 36, 48, 48], "audio": "melody", "texture": "grass",
+            {"rect": [44, 36, 40, 40], "audio": "melody", "texture": "noise",
              "amplitude": 0.03, "direction": 30}]},
         "halves": {"texture": "brick", "noise_sigma": 1.5, "seed": 12,
                    "sounds": {"m": {"audio": "melody"}}, "windows": [
