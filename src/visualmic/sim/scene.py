@@ -260,7 +260,13 @@ def _modes(scene: Scene, s_audio: int):
 
 def _render(scene: Scene, wall_crop, sources, owner, motions, *, s_noise: int, scale: float,
             chunk: int = 256):
-    """Yield quantised frame chunks ``(t, H, W)`` of the scene."""
+    """Yield quantised frame chunks ``(t, H, W)`` of the scene.
+
+    The chunk shrinks for large textures so that one shifted spectrum stays under
+    about 64 MB; the frames do not depend on the chunk (the noise is drawn in order).
+    """
+    spec_bytes = max(tex.shape[0] * (tex.shape[1] // 2 + 1) * 8 for tex, _, _ in sources)
+    chunk = int(min(chunk, max(1, 2**26 // spec_bytes)))
     h, w = scene.size
     top = 65535 if scene.bit_depth == 16 else 255
     dtype = np.uint16 if scene.bit_depth == 16 else np.uint8
