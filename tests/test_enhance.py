@@ -71,7 +71,7 @@ def _scrambled(config=None, seed=0) -> EnhancerNet:
 def _melody_clip(amplitude, sigma, size=64, seconds=1.5, seed=3):
     """Render and recover a small melody video; return (classical signal, true motion)."""
     from visualmic.core.post import highpass
-    from visualmic.engine.recover import recover
+    from visualmic import recover
     from visualmic.sim.synthesize import make_audio, make_texture, render_frames
 
     clean = make_audio("melody", rate=RATE, duration=seconds, seed=seed)
@@ -331,7 +331,7 @@ def test_shipped_checkpoint_improves_snr_on_a_synthetic_clip():
 
 @needs_shipped
 def test_recover_with_enhance(tmp_path):
-    from visualmic.engine.recover import recover
+    from visualmic import recover
 
     frames, y, motion = _melody_clip(0.01, 2.0, seconds=1.0)
     plain = recover(frames, fps=RATE)
@@ -352,7 +352,7 @@ def test_recover_with_enhance(tmp_path):
 
 
 def test_recover_enhance_errors(tmp_path, capsys):
-    from visualmic.engine.recover import recover
+    from visualmic import recover
 
     frames = np.random.default_rng(0).normal(128, 30, (50, 32, 32)).astype(np.float32)
     with pytest.raises(ParameterError, match="enhance=3"):
