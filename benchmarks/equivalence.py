@@ -63,7 +63,7 @@ def run(src: Path, args: list[str], cwd: Path, stdin: bytes | None = None) -> st
     return r.stdout.decode()
 
 
-def produce(src: Path, out: Path, quick: bool) -> dict:
+def produce(src: Path, out: Path, quick: bool, extra: list[str] = ()) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     summaries = {}
     for name, args in VIDEOS.items():
@@ -71,8 +71,8 @@ def produce(src: Path, out: Path, quick: bool) -> dict:
     for name, (video, args) in RECOVER.items():
         if quick and name.startswith("dask"):
             continue
-        text = run(src, ["recover", f"{video}.mkv", "-o", f"rec_{name}.wav", "--json", "-q", *args],
-                   out)
+        text = run(src, ["recover", f"{video}.mkv", "-o", f"rec_{name}.wav", "--json", "-q", *args,
+                         *extra], out)
         summaries[name] = json.loads(text)
     frames = (np.load(out / "cam8_frames.npy") if (out / "cam8_frames.npy").exists() else None)
     if frames is None:
@@ -109,10 +109,13 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="skip the Dask runs")
     ap.add_argument("--tol", type=float, default=1e-6, help="relative tolerance (of the peak)")
     ap.add_argument("--out", type=Path, help="keep the outputs here")
+    ap.add_argument("--new-recover-args", default="",
+                    help="extra recover options for the new tree only, e.g. to pin defaults "
+                    "that changed on purpose: '--method phase --weighting ml'")
     a = ap.parse_args()
     root = a.out or Path(tempfile.mkdtemp(prefix="vm-equiv-"))
     sa = produce(a.base, root / "base", a.quick)
-    sb = produce(a.new, root / "new", a.quick)
+    sb = produce(a.new, root / "new", a.quick, a.new_recover_args.split())
     worst = 0.0
     print(f"{'output':28s} {'max |a-b| / peak':>18s}")
     for wav in sorted((root / "base").glob("*.wav")):
