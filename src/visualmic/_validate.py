@@ -13,7 +13,7 @@ import numpy as np
 
 from ._errors import ParameterError
 
-__all__ = ["check_audio", "check_positive", "check_positive_int", "check_rate", "check_band",
+__all__ = ["check_audio", "check_positive", "check_rate", "check_band",
            "finite_number", "positive_number", "check_choice"]
 
 
@@ -107,15 +107,6 @@ def finite_number(name: str, value, *, minimum: float | None = None, strict: boo
         rel = ">" if strict else ">="
         raise ParameterError(f"{name}={value!r} must be {rel} {minimum:g}")
     return v
-
-
-def check_positive_int(value, name: str, *, allow_none: bool = False) -> int | None:
-    """Return ``value`` as a positive int (or None when allowed) or raise ParameterError."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ParameterError(f"{name}={value!r} must be a positive integer")
-    return int(value)
 
 
 def positive_number(name: str, value, *, integer: bool = False, allow_none: bool = False,

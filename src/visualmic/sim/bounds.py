@@ -39,17 +39,6 @@ from .._validate import finite_number as _finite_number
 __all__ = ["translation_crb", "frame_gradients", "periodic_gradients", "crb_snr_db"]
 
 
-def _finite_positive(name: str, value, *, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} must be a number") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        need = "a finite number >= 0" if allow_zero else "a finite number > 0"
-        raise ParameterError(f"{name}={value!r} must be {need}")
-    return v
-
-
 def translation_crb(grad_x, grad_y, *, direction: float = 0.0, sigma: float) -> float:
     """Cramér–Rao lower bound on the per-frame variance of a global translation.
 
@@ -95,7 +84,7 @@ def translation_crb(grad_x, grad_y, *, direction: float = 0.0, sigma: float) -> 
         raise ParameterError("the gradients are empty; pass the derivatives of a non-empty frame")
     if not (np.isfinite(gx).all() and np.isfinite(gy).all()):
         raise ParameterError("the gradients hold NaN or infinite values; check the frame")
-    sig = _finite_positive("sigma", sigma, allow_zero=True)
+    sig = _finite_number("sigma", sigma, minimum=0)
     ux, uy = unit_vector(_finite_number("direction", direction))
     gu = ux * gx + uy * gy
     info = float(np.sum(gu * gu))
@@ -289,8 +278,8 @@ def crb_snr_db(motion_px, crb_var: float, *, rate: float, band=(80.0, 1000.0)) -
         )
     if not np.isfinite(x).all():
         raise ParameterError("motion_px holds NaN or infinite values")
-    fs = _finite_positive("rate", rate)
-    var = _finite_positive("crb_var", crb_var, allow_zero=True) if crb_var != math.inf else None
+    fs = _finite_number("rate", rate, minimum=0, strict=True)
+    var = _finite_number("crb_var", crb_var, minimum=0) if crb_var != math.inf else None
     n = x.size
     if band is None:
         signal = float(np.mean((x - x.mean()) ** 2))
