@@ -73,8 +73,12 @@ _RCOND = 1e-6
 _ITERATIONS = 4
 
 
-def _cell_shape(cell) -> tuple[int, int]:
+def _cell_shape(cell):
+    """``(ch, cw)`` from an int or a pair, or a list of ``(x, y, w, h)`` boxes as given."""
     given = cell
+    if isinstance(cell, (list, tuple)) and cell and all(
+            isinstance(b, (list, tuple)) and len(b) == 4 for b in cell):
+        return [tuple(int(v) for v in b) for b in cell]
     if isinstance(cell, (int, np.integer)) and not isinstance(cell, bool):
         cell = (cell, cell)
     try:
@@ -89,8 +93,14 @@ def _cell_shape(cell) -> tuple[int, int]:
     return ch, cw
 
 
-def _tile_sum(image: np.ndarray, cell: tuple[int, int]) -> np.ndarray:
-    """Sum an ``(H, W)`` map over ``cell``-sized tiles (the last row/column of tiles may be partial)."""
+def _tile_sum(image: np.ndarray, cell) -> np.ndarray:
+    """Sum an ``(H, W)`` map over ``cell``-sized tiles (the last row/column of tiles may be partial).
+
+    With a list of ``(x, y, w, h)`` boxes instead (e.g. the cell grid of the estimators,
+    :class:`visualmic.core.cells.CellGrid`), one sum per box, shape ``(n_boxes,)``.
+    """
+    if isinstance(cell, list):
+        return np.array([image[y:y + h, x:x + w].sum() for x, y, w, h in cell])
     h, w = image.shape
     ch, cw = cell
     ny, nx = -(-h // ch), -(-w // cw)
@@ -113,7 +123,7 @@ def band_wave_vectors(pyramid: SteerablePyramid, reference, *, cell=None,
         levels in order, orientation fastest, as ``pyramid.bands``).
     reference : np.ndarray [shape=(H, W)]
         The reference frame the band signals were measured against, in grey levels.
-    cell : int or tuple (ch, cw) of int, optional
+    cell : int, tuple (ch, cw) of int, or list of (x, y, w, h), optional
         ``None`` (default): one wave vector per band for the whole frame (for a
         periodic frame, the power-weighted centroid of the band's spectrum; the
         gradient is taken of the frame as a window onto a larger scene, so the
@@ -121,7 +131,9 @@ def band_wave_vectors(pyramid: SteerablePyramid, reference, *, cell=None,
         integer (or pair):
         the local wave vector of each ``ch × cw``-pixel tile of the frame
         (tiles start at the top-left corner; the last row and column of tiles
-        are partial when the frame size is not a multiple of the cell).
+        are partial when the frame size is not a multiple of the cell).  A list of
+        ``(x, y, w, h)`` boxes (e.g. an estimator's ``cell_grid``): one wave vector
+        per box, shape ``(n_bands, n_boxes, 2)``.
     return_energy : bool, default False
         Also return each band's (tile's) energy ``Σ_x |q_b|²`` of the reference
         (full-resolution band, so comparable between tiles of one band, not

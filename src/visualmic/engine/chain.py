@@ -60,7 +60,7 @@ def check_method(method, device=None) -> None:
 
 def build_estimator(pyramid: SteerablePyramid, reference: np.ndarray, *,
                     method: str = "phase", device: str | None = None,
-                    max_phase: float = MAX_PHASE):
+                    max_phase: float = MAX_PHASE, cell: int | None = None):
     """Build the band-signal estimator for a method.
 
     Parameters
@@ -80,6 +80,10 @@ def build_estimator(pyramid: SteerablePyramid, reference: np.ndarray, *,
         ``"cuda:0"``, ``"cpu"``) runs the heavy part with PyTorch there.
     max_phase : float, optional
         Large-motion threshold of the fast and auto methods, in radians (default 0.25).
+    cell : int, optional
+        Cell size in frame pixels: the estimator then also gives per-cell signals
+        (``cell_signals(frames) -> (n_bands, n_cells, t)``, ``cell_grid``,
+        ``cell_weights``); default None: whole bands only.
 
     Returns
     -------
@@ -102,8 +106,9 @@ def build_estimator(pyramid: SteerablePyramid, reference: np.ndarray, *,
     (12, 4)
     """
     check_method(method, device)
+    cells = {} if cell is None else {"cell": cell}
     if method == "phase":
-        est = PhaseMotion(pyramid, np.asarray(reference, dtype=np.float64))
+        est = PhaseMotion(pyramid, np.asarray(reference, dtype=np.float64), **cells)
         est.messages = []
         if device is None:
             return est
@@ -111,7 +116,7 @@ def build_estimator(pyramid: SteerablePyramid, reference: np.ndarray, *,
 
         return TorchPhaseMotion(est, device)
     cls = FastMotion if method == "fast" else AutoMotion
-    est = cls(pyramid, reference, max_phase=max_phase)
+    est = cls(pyramid, reference, max_phase=max_phase, **cells)
     if device is not None:
         from .torch import TorchLinear, TorchPhaseMotion
 
@@ -152,12 +157,16 @@ class ChainSignals:
         Notes from the estimator (e.g. that large motion was met).
     warned : list of str
         Those of ``messages`` the estimator issued as warnings.
+    cells : np.ndarray [shape=(n_bands, n_cells, T), dtype=float32] or None
+        Per-cell signals when the chain has cells (``signals`` is then their sum over
+        cells, in float64); see :meth:`visualmic.core.motion.PhaseMotion.cell_signals`.
     """
 
     signals: np.ndarray
     n_frames: int
     messages: list = field(default_factory=list)
     warned: list = field(default_factory=list)
+    cells: np.ndarray | None = None
 
 
 class Chain:
@@ -175,11 +184,15 @@ class Chain:
         Frames averaged into the reference frame (default 1: the first frame).
     max_phase : float, optional
         Large-motion threshold of the fast and auto methods (radians).
+    cell : int, optional
+        Cell size in frame pixels: :meth:`run` then also returns per-cell signals.
 
     Attributes
     ----------
     estimator : callable or None
         The estimator, once the reference is known.
+    reference_image : np.ndarray [shape=(H, W)] or None
+        The reference frame the estimator was built against.
 
     Examples
     --------
@@ -193,7 +206,8 @@ class Chain:
     """
 
     def __init__(self, pyramid: SteerablePyramid, *, method: str = "phase",
-                 device: str | None = None, reference: int = 1, max_phase: float = MAX_PHASE):
+                 device: str | None = None, reference: int = 1, max_phase: float = MAX_PHASE,
+                 cell: int | None = None):
         check_method(method, device)
         if isinstance(reference, bool) or not isinstance(reference, (int, np.integer)) \
                 or reference < 1:
@@ -203,7 +217,9 @@ class Chain:
         self.device = device
         self.reference = int(reference)
         self.max_phase = max_phase
+        self.cell = cell
         self.estimator = None
+        self.reference_image = None
 
     @property
     def n_bands(self) -> int:
@@ -212,8 +228,10 @@ class Chain:
 
     def set_reference(self, reference: np.ndarray):
         """Build the estimator against a reference frame ``(H, W)``; return it."""
+        self.reference_image = np.asarray(reference)
         self.estimator = build_estimator(self.pyramid, reference, method=self.method,
-                                         device=self.device, max_phase=self.max_phase)
+                                         device=self.device, max_phase=self.max_phase,
+                                         cell=self.cell)
         return self.estimator
 
     def first_batch(self, chunks: Iterable[np.ndarray]) -> np.ndarray | None:
@@ -240,6 +258,14 @@ class Chain:
         with single_blas_thread():
             return self.estimator(frames)
 
+    def cell_signals(self, frames: np.ndarray) -> np.ndarray:
+        """Per-cell signals ``(n_bands, n_cells, t)`` of a chunk (the chain needs ``cell``)."""
+        if self.estimator is None:
+            raise ParameterError("the chain has no reference frame yet; call set_reference "
+                                 "or run")
+        with single_blas_thread():
+            return self.estimator.cell_signals(frames)
+
     def run(self, chunks: Iterable[np.ndarray], *, gather_first: bool = True) -> ChainSignals:
         """Band signals of consecutive chunks of frames.
 
@@ -257,17 +283,21 @@ class Chain:
         ChainSignals
         """
         it = iter(chunks)
-        pieces, n = [], 0
+        pieces, cells, n = [], [], 0
+        step = self._step_cells if self.cell is not None else self
         if gather_first or self.estimator is None:
             first = self.first_batch(it)
             if first is not None:
                 if self.estimator is None:
                     self.set_reference(reference_frame(first, self.reference))
-                pieces.append(self(first))
+                pieces.append(step(first))
                 n += len(first)
         for chunk in it:
-            pieces.append(self(chunk))
+            pieces.append(step(chunk))
             n += len(chunk)
+        if self.cell is not None:  # (bands, cells) pairs: keep cells in float32
+            cells = [c for _, c in pieces]
+            pieces = [b for b, _ in pieces]
         if pieces:
             signals = np.concatenate(pieces, axis=1) if len(pieces) > 1 else pieces[0]
         else:
@@ -275,4 +305,10 @@ class Chain:
         est = self.estimator
         return ChainSignals(signals=signals, n_frames=n,
                             messages=list(getattr(est, "messages", []) or []),
-                            warned=list(getattr(est, "warned", []) or []))
+                            warned=list(getattr(est, "warned", []) or []),
+                            cells=np.concatenate(cells, axis=-1) if cells else None)
+
+    def _step_cells(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Band signals (the sum over cells, float64) and cell signals (float32) of a chunk."""
+        c = self.cell_signals(frames)
+        return c.sum(axis=1), c.astype(np.float32)

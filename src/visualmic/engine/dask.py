@@ -159,6 +159,7 @@ class _Job:
     device: str | None
     chunk_size: int
     reference: int
+    cell: int | None = None
 
 
 def _range_signals(job: _Job, lo: int, hi: int | None, ref: np.ndarray,
@@ -176,7 +177,8 @@ def _range_signals(job: _Job, lo: int, hi: int | None, ref: np.ndarray,
                 reader.use_index(job.index)
         pyr = SteerablePyramid(job.shape, scales=job.scales, orientations=job.orientations,
                                highpass=job.highpass_bands, dtype=np.dtype(job.dtype))
-        chain = Chain(pyr, method=job.method, device=job.device, reference=job.reference)
+        chain = Chain(pyr, method=job.method, device=job.device, reference=job.reference,
+                      cell=job.cell)
         chain.set_reference(ref)
         chunks = prefetch(reader.chunks(job.chunk_size), depth=1)
         try:
@@ -274,7 +276,7 @@ def band_signals(reader, chain, *, chunk_size: int = 128, client=None,
         downsample=float(reader.downsample), index=index, shape=tuple(pyramid.shape),
         scales=pyramid.scales, orientations=pyramid.orientations,
         highpass_bands=pyramid.highpass, dtype=pyramid.dtype.name, method=chain.method,
-        device=chain.device, chunk_size=chunk_size, reference=int(reference),
+        device=chain.device, chunk_size=chunk_size, reference=int(reference), cell=chain.cell,
     )
     first_len = max(1, math.ceil(reference / chunk_size)) * chunk_size
     with dask_client(client, workers=workers) as c:
@@ -284,8 +286,12 @@ def band_signals(reader, chain, *, chunk_size: int = 128, client=None,
         results = _run_tasks(c, job, ref, ranges, reader, total, progress)
     messages = _check_and_collect(results, ranges, reader)
     signals = np.concatenate([r.signals for r in results], axis=1)
+    cells = None
+    if chain.cell is not None:
+        cells = np.concatenate([r.cells for r in results], axis=-1)
+        chain.set_reference(ref)  # the caller may need the cell grid and weights
     return DaskSignals(signals=signals, n_frames=signals.shape[1], ranges=ranges,
-                       messages=messages, warned=[])
+                       messages=messages, warned=[], cells=cells)
 
 
 def _run_tasks(c, job: _Job, ref: np.ndarray, ranges: list, reader, total: int,
