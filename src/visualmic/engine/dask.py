@@ -287,6 +287,7 @@ def band_signals(reader, chain, *, chunk_size: int = 128, client=None,
     messages = _check_and_collect(results, ranges, reader)
     signals = np.concatenate([r.signals for r in results], axis=1)
     cells = None
+    chain.reference_image = ref
     if chain.cell is not None:
         cells = np.concatenate([r.cells for r in results], axis=-1)
         chain.set_reference(ref)  # the caller may need the cell grid and weights
