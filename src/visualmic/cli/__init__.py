@@ -21,6 +21,7 @@ __all__ = ["main"]
 # Sub-command modules, in the order `visualmic --help` lists them.
 _COMMANDS = [
     "_recover",
+    "_map",
     "_denoise",
     "_synth",
     "_evaluate",

@@ -12,7 +12,6 @@ callable; the engine never imports :mod:`visualmic.learn`.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +23,10 @@ from .._validate import check_choice, positive_number
 from ..core import post
 from ..core.combine import combine_long
 from ..core.pyramid import Band, SteerablePyramid
-from ..io.video import LOW_FPS, VideoReader, open_video, playback_rate_hint
-from .chain import Chain, ChainSignals, check_method
-from .threads import prefetch, single_blas_thread
+from ..io.video import LOW_FPS, playback_rate_hint
+from ._common import open_reader, run_chain
+from .chain import Chain, check_method
+from .threads import single_blas_thread
 
 __all__ = ["Recovery", "recover", "DEFAULTS"]
 
@@ -282,7 +282,8 @@ def recover(
     _check_params(orientations=orientations, chunk_size=chunk_size, reference=reference,
                   output_rate=output_rate, scales=scales, max_lag=max_lag, denoise=denoise,
                   weighting=weighting, method=method, device=device, enhance=enhance)
-    reader, caught = _open(source, fps=fps, start=start, end=end, roi=roi, downsample=downsample)
+    reader, caught = open_reader(source, fps=fps, start=start, end=end, roi=roi,
+                                 downsample=downsample)
     rate = float(reader.fps)
     if highpass and not 0 < highpass < rate / 2:
         hint = ""
@@ -295,8 +296,8 @@ def recover(
     pyr = SteerablePyramid(reader.shape, scales=scales, orientations=int(orientations),
                            highpass=highpass_bands)
     chain = Chain(pyr, method=method, device=device, reference=int(reference))
-    sig = _band_signals(chain, reader, chunk_size=int(chunk_size), dask=dask, workers=workers,
-                        progress=progress)
+    sig = run_chain(chain, reader, chunk_size=int(chunk_size), dask=dask, workers=workers,
+                    progress=progress)
     for msg in list(getattr(reader, "warnings", []) or []) + sig.messages:
         if msg not in caught:
             caught.append(msg)  # e.g. a truncation found while decoding
@@ -373,33 +374,6 @@ def _check_params(*, orientations, chunk_size, reference, output_rate, scales, m
             f"enhance={enhance!r} must be None or a callable enhancer(y, rate) -> y (load one "
             "with visualmic.learn.enhance.load_enhancer)"
         )
-
-
-def _open(source, **options) -> tuple[VideoReader, list[str]]:
-    """Open the source (or take an opened reader); return it and the warnings raised."""
-    caught: list[str] = []
-    with warnings.catch_warnings(record=True) as wlist:
-        warnings.simplefilter("always")
-        reader = source if isinstance(source, VideoReader) else open_video(source, **options)
-    for w in wlist:
-        caught.append(str(w.message))
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return reader, caught
-
-
-def _band_signals(chain: Chain, reader: VideoReader, *, chunk_size: int, dask, workers,
-                  progress) -> ChainSignals:
-    """Run the chain over the whole range: here (decoding ahead on a thread) or on Dask."""
-    if dask is not None or workers is not None:  # Dask: workers process frame ranges
-        from .dask import band_signals
-
-        return band_signals(reader, chain, chunk_size=chunk_size, client=dask, workers=workers,
-                            progress=progress)
-    chunks = prefetch(reader.chunks(chunk_size, progress=progress), depth=1)
-    try:
-        return chain.run(chunks)
-    finally:  # stop the decoding thread, also when the estimator fails
-        chunks.close()
 
 
 def _postprocess(y: np.ndarray, rate: float, *, highpass, enhance, denoise, denoise_options,

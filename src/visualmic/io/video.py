@@ -216,6 +216,8 @@ class VideoReader:
             out = (max(1, int(round(h / shrink))), max(1, int(round(w / shrink))))
             self.shape = out
             self._resample = Resampler((h, w), out)
+        #: Input pixels per processed pixel along x and y (1 without downsampling).
+        self.pixel_scale = (w / self.shape[1], h / self.shape[0])
 
     def __repr__(self) -> str:
         src = str(self.path) if self.path is not None else "array"
