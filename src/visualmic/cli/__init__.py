@@ -31,6 +31,7 @@ _COMMANDS = [
     "_enhancer",
     "_listen",
     "_batch",
+    "_calibrate",
 ]
 
 

@@ -34,7 +34,7 @@ def _band(text: str) -> tuple[float, float]:
 
 def register(subparsers) -> None:
     """Add the ``map`` sub-command."""
-    from ._recover import add_source_options
+    from ._options import add_source_options
 
     p = subparsers.add_parser("map", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)

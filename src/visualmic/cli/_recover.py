@@ -15,6 +15,7 @@ from . import (
     print_json,
     progress_bar,
 )
+from ._options import add_source_options, default_output
 
 HELP = "recover sound from a high-speed video"
 
@@ -28,25 +29,6 @@ high-passed, optionally denoised, and written as WAV at the frame rate.
 Use lossless video (FFV1, raw, PNG/TIFF frames): lossy codecs such as H.264 or
 MJPEG destroy the sub-pixel motion this relies on. The audio band is limited to
 half the frame rate."""
-
-
-def add_source_options(p: argparse.ArgumentParser) -> None:
-    """Options selecting which pixels and frames are read (shared with other commands)."""
-    p.add_argument("-s", "--sampling-rate", "--fps", dest="fps", type=positive_float,
-                   metavar="HZ", help="frame rate in Hz; overrides the container's "
-                   "(required for frame folders and .npy arrays)")
-    from ._timerange import GivenStore, add_time_options
-
-    p.add_argument("--start", type=non_negative_int, default=0, metavar="N", action=GivenStore,
-                   help="first frame to use (default 0)")
-    p.add_argument("--end", type=positive_int, default=None, metavar="N", action=GivenStore,
-                   help="stop before this frame (default: the last frame)")
-    add_time_options(p, positive_float=positive_float, non_negative_float=non_negative_float)
-    p.add_argument("--roi", metavar="X,Y,W,H", help="region of interest in pixels "
-                   "(x = column, y = row of the top-left corner, width, height)")
-    p.add_argument("--downsample", type=positive_float, default=1.0, metavar="F",
-                   help="shrink frames by F with anti-aliasing (2 or 0.5 halve each side; "
-                   "default 1 = none)")
 
 
 def register(subparsers) -> None:
@@ -113,18 +95,20 @@ def register(subparsers) -> None:
                    "spectrogram and scored (SNR, correlation, STOI)")
     g.add_argument("--json", action="store_true",
                    help="print a machine-readable summary (frames, fps, bands, weights, timings)")
+    from ._rolling import add_options as add_rolling_options
+
+    add_rolling_options(p)
     add_common(p)
     p.set_defaults(func=run)
 
 
-def default_output(video: str) -> Path:
-    """``<stem>.recovered.wav`` beside the video."""
-    v = Path(video)
-    return v.with_name(v.stem + ".recovered.wav") if v.suffix else v.with_name(v.name + ".recovered.wav")
-
-
 def run(args: argparse.Namespace) -> int:
     """Recover, write the WAV (and spectrogram), print a summary."""
+    from ._rolling import requested as rolling_requested
+    from ._rolling import run as run_rolling
+
+    if rolling_requested(args):
+        return run_rolling(args)
     from .._api import recover
     from ..io.atomic import check_output_path
     from ..io.audio import read_audio, write_audio
