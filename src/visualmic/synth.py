@@ -1016,6 +1016,7 @@ def synthesize(
     text: str | None = None,
     wpm: int | None = None,
     progress: ProgressCallback | None = None,
+    rolling_shutter: float | None = None,
 ) -> SynthResult:
     """Render a synthetic visual-microphone video with its ground truth.
 
@@ -1055,6 +1056,10 @@ def synthesize(
         Options of ``audio="speech"``.
     progress : callable, optional
         ``progress(frames_written, n_frames)``.
+    rolling_shutter : float, optional
+        Render a rolling-shutter video instead: the readout fraction in (0, 1]
+        (see :func:`visualmic.sim.rolling.synthesize_rolling`; the truth is then
+        on the row-rate grid).
 
     Returns
     -------
@@ -1090,6 +1095,14 @@ def synthesize(
     """
     from . import __version__
 
+    if rolling_shutter is not None:
+        from .sim.rolling import synthesize_rolling
+
+        return synthesize_rolling(
+            path, readout=rolling_shutter, audio=audio, fps=fps, duration=duration,
+            amplitude=amplitude, direction=direction, size=size, texture=texture,
+            noise_sigma=noise_sigma, bit_depth=bit_depth, resonance=resonance, lowpass=lowpass,
+            seed=seed, voice=voice, text=text, wpm=wpm, progress=progress)
     video = Path(path)
     if video.suffix.lower() not in (".mkv", ".npy"):
         raise ParameterError(f"output {str(video)!r} must end in .mkv (FFV1) or .npy")

@@ -1,0 +1,231 @@
+"""Filling missing samples of a 1-D signal: least-squares autoregressive interpolation.
+
+The rolling-shutter row signal has a hole in every frame period (the rows are
+read during only ``readout`` of the period) and wherever a row has no texture.
+:func:`fill_gaps` fills each hole with the samples that minimise the energy
+of the prediction error of an autoregressive (AR) model fitted to the known
+samples around it, on both sides (Janssen, Veldhuis & Vries 1986).  The AR
+model carries the local spectrum (formants, tones) across the hole, which
+linear interpolation (:func:`linear_fill`) cannot do above a few tens of Hz.
+
+References
+----------
+A. J. E. M. Janssen, R. N. J. Veldhuis, L. B. Vries, "Adaptive interpolation
+of discrete-time signals that can be modeled as autoregressive processes",
+IEEE Trans. ASSP 34(2), 1986, doi:10.1109/TASSP.1986.1164824.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .._errors import ParameterError
+
+__all__ = ["fill_gaps", "linear_fill", "fit_ar", "missing_runs"]
+
+
+def _check_signal(x, known) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(x, dtype=np.float64)
+    mask = np.asarray(known)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ParameterError(f"x of shape {arr.shape} must be a non-empty 1-D signal (n,)")
+    if mask.shape != arr.shape or mask.dtype != bool:
+        raise ParameterError(
+            f"known of shape {mask.shape} and dtype {mask.dtype} must be a boolean mask "
+            f"of the signal's shape {arr.shape}"
+        )
+    if not np.isfinite(arr[mask]).all():
+        raise ParameterError("x holds NaN or infinite known samples; clean the signal first")
+    return arr, mask
+
+
+def missing_runs(known) -> np.ndarray:
+    """Return the ``[start, stop)`` index pairs of the runs of missing samples.
+
+    Parameters
+    ----------
+    known : np.ndarray [shape=(n,)], bool
+        True where a sample is known.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_runs, 2)], int
+        One row per maximal run of False, in order.
+
+    Examples
+    --------
+    >>> missing_runs(np.array([1, 0, 0, 1, 0], bool)).tolist()
+    [[1, 3], [4, 5]]
+    """
+    miss = ~np.asarray(known, dtype=bool)
+    edges = np.diff(np.concatenate(([0], miss.view(np.int8), [0])))
+    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1)
+
+
+def linear_fill(x, known) -> np.ndarray:
+    """Fill missing samples by linear interpolation between the known neighbours (baseline).
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)]
+        Signal; values at missing samples are ignored.
+    known : np.ndarray [shape=(n,)], bool
+        True where a sample is known.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], float64
+        The signal with missing samples linearly interpolated (held constant
+        beyond the first and last known sample; zeros if nothing is known).
+    """
+    arr, mask = _check_signal(x, known)
+    if not mask.any():
+        return np.zeros_like(arr)
+    idx = np.arange(arr.size)
+    out = arr.copy()
+    out[~mask] = np.interp(idx[~mask], idx[mask], arr[mask])
+    return out
+
+
+def fit_ar(x, known, order: int, *, ridge: float = 1e-6) -> np.ndarray | None:
+    """Fit an AR model to the known samples (modified covariance method).
+
+    Every window of ``order + 1`` consecutive known samples gives one forward
+    and one backward prediction equation; the coefficients solve the stacked
+    least-squares problem with a small ridge (``ridge`` times the mean
+    diagonal of the normal matrix) for stability.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)]
+        Signal.
+    known : np.ndarray [shape=(n,)], bool
+        True where a sample is known; windows touching a missing sample are skipped.
+    order : int
+        Model order ``p``.
+    ridge : float, default 1e-6
+        Relative Tikhonov regularisation.
+
+    Returns
+    -------
+    np.ndarray [shape=(p,)] or None
+        ``a`` with ``x[t] ≈ sum_k a[k-1] x[t-k]``; None when fewer than ``2p``
+        complete windows exist.
+    """
+    p = int(order)
+    if x.size <= p:
+        return None
+    ok = sliding_window_view(known, p + 1).all(axis=1)
+    win = sliding_window_view(x, p + 1)[ok]  # (m, p+1): x[t-p] .. x[t]
+    if win.shape[0] < 2 * p:
+        return None
+    # forward: x[t] from x[t-1..t-p]; backward: x[t-p] from x[t-p+1..t] (same coefficients)
+    fwd_y, fwd_x = win[:, -1], win[:, -2::-1]
+    bwd_y, bwd_x = win[:, 0], win[:, 1:]
+    gram = fwd_x.T @ fwd_x + bwd_x.T @ bwd_x
+    rhs = fwd_x.T @ fwd_y + bwd_x.T @ bwd_y
+    lam = ridge * max(float(np.trace(gram)) / p, np.finfo(np.float64).tiny)
+    gram[np.diag_indices(p)] += lam
+    try:
+        return np.linalg.solve(gram, rhs)
+    except np.linalg.LinAlgError:  # pragma: no cover - the ridge keeps it regular
+        return None
+
+
+def _lsar_solve(seg: np.ndarray, unknown: np.ndarray, a: np.ndarray, ridge: float) -> np.ndarray:
+    """Unknown samples of ``seg`` minimising the forward prediction-error energy."""
+    p = a.size
+    c = np.concatenate(([1.0], -a))  # e[t] = sum_j c[j] x[t-j]
+    n = seg.size
+    rows = n - p
+    # A[i, i + p - j] = c[j]: prediction error of sample t = i + p.
+    A = np.zeros((rows, n))
+    i = np.arange(rows)
+    for j in range(p + 1):
+        A[i, i + p - j] = c[j]
+    Au, Ak = A[:, unknown], A[:, ~unknown]
+    b = Ak @ seg[~unknown]
+    gram = Au.T @ Au
+    gram[np.diag_indices_from(gram)] += ridge * max(float(np.trace(gram)) / max(len(gram), 1),
+                                                    np.finfo(np.float64).tiny)
+    return np.linalg.solve(gram, -Au.T @ b)
+
+
+def fill_gaps(x, known, *, order: int = 32, context: int | None = None,
+              ridge: float = 1e-4) -> np.ndarray:
+    """Fill missing samples by least-squares AR interpolation from both sides.
+
+    For each run of missing samples, an AR model of ``order`` is fitted to
+    the known samples within ``context`` of the run (:func:`fit_ar`), and the
+    missing samples (with any other missing samples within ``order`` of it)
+    are chosen to minimise the energy of the model's prediction error over
+    the run and ``order`` known samples on each side.  Runs are filled left
+    to right; a filled run counts as known for the following ones' solves
+    but never for model fitting.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)]
+        Signal; values at missing samples are ignored.
+    known : np.ndarray [shape=(n,)], bool
+        True where a sample is known.
+    order : int, default 32
+        AR model order (32 at a 19.2 kHz row rate is 1.7 ms of memory,
+        enough for the formants of speech).
+    context : int, optional
+        Known samples on each side used to fit the model (default
+        ``max(8 * order, 2 * run length)``).
+    ridge : float, default 1e-4
+        Relative regularisation of the interpolation solve (keeps long runs
+        from growing; they decay towards zero instead).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], float64
+        The signal with every missing sample filled.  Where no model can be
+        fitted (too few known samples around a run) the run is filled
+        linearly.
+
+    Raises
+    ------
+    ParameterError
+        On a bad mask, order or context.
+
+    Examples
+    --------
+    >>> t = np.arange(2000)
+    >>> x = np.sin(0.3 * t)
+    >>> known = np.ones(2000, bool); known[1000:1040] = False
+    >>> bool(np.abs(fill_gaps(x, known, order=8) - x).max() < 1e-3)
+    True
+    """
+    arr, mask = _check_signal(x, known)
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ParameterError(f"order={order!r} must be a positive integer (e.g. 32)")
+    if context is not None and (isinstance(context, bool) or
+                                not isinstance(context, (int, np.integer)) or context < 1):
+        raise ParameterError(f"context={context!r} must be a positive number of samples")
+    p = int(order)
+    out = np.where(mask, arr, 0.0)
+    if mask.all():
+        return out
+    if not mask.any():
+        return out
+    fallback = linear_fill(out, mask)
+    filled = mask.copy()
+    n = arr.size
+    for u0, u1 in missing_runs(mask):
+        ctx = int(context) if context is not None else max(8 * p, 2 * (u1 - u0))
+        lo, hi = max(0, u0 - ctx), min(n, u1 + ctx)
+        a = fit_ar(out[lo:hi], mask[lo:hi], p)
+        s0, s1 = max(0, u0 - p), min(n, u1 + p)
+        seg = out[s0:s1].copy()
+        unknown = ~filled[s0:s1]
+        if a is None or s1 - s0 - p < 1 or unknown.all():
+            out[u0:u1] = fallback[u0:u1]
+        else:
+            seg[unknown] = _lsar_solve(seg, unknown, a, ridge)
+            out[u0:u1] = seg[u0 - s0 : u1 - s0]
+        filled[u0:u1] = True
+    return out
