@@ -157,7 +157,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
                     gaps: str = "ar", order: int | None = None, highpass: float | None = 20.0,
                     denoise: str = "none", denoise_options: dict | None = None,
                     output_rate: float | None = None, chunk_size: int = 64,
-                    min_info: float = 0.05,
+                    min_info: float = 0.05, fixed_pattern: bool = True,
                     progress: ProgressCallback | None = None) -> RollingRecovery:
     """Recover sound from a rolling-shutter video: one sample per row.
 
@@ -200,6 +200,9 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     min_info : float, default 0.05
         Rows whose texture information is below this fraction of the median
         are treated as gaps.
+    fixed_pattern : bool, default True
+        Subtract from each row its mean over the frames (the pattern that
+        repeats every frame; see :func:`visualmic.core.rolling.remove_fixed_pattern`).
     progress : callable, optional
         ``progress(done, total)`` over both passes (``total`` = twice the
         frame count, None when unknown).
@@ -245,7 +248,8 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     n_frames, h = d.shape
     if n_frames < 2:
         raise ParameterError(f"the range holds {n_frames} frame; give at least 2")
-    d = rs.remove_fixed_pattern(d, rm.valid)
+    if fixed_pattern:
+        d = rs.remove_fixed_pattern(d, rm.valid)
     rows = y0 + np.arange(h)
     x, known = rs.place_samples(d, rm.valid, rows=rows, fps=reader.fps, delay=delay)
     if known.sum() < 2:
@@ -275,7 +279,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
               "end": reader.end, "reference": int(reference), "gaps": gaps,
               "order": p if gaps == "ar" else None, "highpass": highpass, "denoise": denoise,
               "output_rate": output_rate, "chunk_size": int(chunk_size),
-              "min_info": float(min_info)}
+              "min_info": float(min_info), "fixed_pattern": bool(fixed_pattern)}
     return RollingRecovery(
         audio=audio, rate=rate, row_rate=row_rate, motion=motion, known=known, row_motion=d,
         valid_rows=rm.valid, row_noise_var=noise_var, fps=reader.fps, line_delay=delay,
