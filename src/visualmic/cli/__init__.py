@@ -30,6 +30,7 @@ _COMMANDS = [
     "_enhancer",
     "_listen",
     "_batch",
+    "_calibrate",
 ]
 
 

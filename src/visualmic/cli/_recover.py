@@ -109,6 +109,9 @@ def register(subparsers) -> None:
                    "spectrogram and scored (SNR, correlation, STOI)")
     g.add_argument("--json", action="store_true",
                    help="print a machine-readable summary (frames, fps, bands, weights, timings)")
+    from ._rolling import add_options as add_rolling_options
+
+    add_rolling_options(p)
     add_common(p)
     p.set_defaults(func=run)
 
@@ -121,6 +124,10 @@ def default_output(video: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Recover, write the WAV (and spectrogram), print a summary."""
+    from . import _rolling
+
+    if _rolling.requested(args):
+        return _rolling.run(args)
     from .._atomic import check_output_path
     from ..io.audio import read_audio, write_audio
     from ..io.video import parse_roi

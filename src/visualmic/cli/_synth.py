@@ -95,6 +95,12 @@ def register(subparsers) -> None:
     p.add_argument("--voice", default=None, help="espeak-ng voice for --audio speech (e.g. en-us)")
     p.add_argument("--text", default=None, help="text spoken by --audio speech")
     p.add_argument("--wpm", type=int, default=None, help="speaking rate of --audio speech")
+    from ._rolling import readout_type
+
+    p.add_argument("--rolling-shutter", type=readout_type, default=None, metavar="READOUT",
+                   help="render a rolling-shutter video (each row at its own instant; READOUT "
+                   "in (0, 1] is the fraction of the frame period spent reading the rows); "
+                   "use with an ordinary --fps such as 60: the truth is at the row rate")
     add_common(p)
     p.set_defaults(func=run)
 
@@ -123,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             text=args.text,
             wpm=args.wpm,
             progress=callback,
+            rolling_shutter=args.rolling_shutter,
         )
     finally:
         close()
@@ -130,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"wrote {res.video_path} ({p['n_frames']} frames, {res.fps:g} fps, "
         f"{p['size'][1]}x{p['size'][0]}, {p['bit_depth']}-bit), {res.truth_path}, "
-        f"{res.meta_path}; CRB SNR {res.crb_snr_db:.1f} dB in 80-1000 Hz"
+        f"{res.meta_path}; CRB SNR {res.crb_snr_db:.1f} dB in "
+        f"{'-'.join(f'{b:g}' for b in p.get('crb_band_hz', (80, 1000)))} Hz"
     )
     return 0

@@ -1,0 +1,142 @@
+"""``visualmic recover VIDEO --rolling-shutter READOUT``: one audio sample per row.
+
+Not a command of its own: :mod:`visualmic.cli._recover` adds the options with
+:func:`add_options` and hands the parsed arguments to :func:`run` when one of
+them is given.  Recover options of the pyramid method that mean nothing here
+are refused with a one-line error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import positive_float, print_json, progress_bar
+
+__all__ = ["readout_type", "add_options", "requested", "run"]
+
+# Options of the pyramid method and their defaults: any other value is refused.
+_NOT_APPLICABLE = {
+    "scales": "--scales", "orientations": "--orientations", "highpass_bands": "--no-highpass-bands",
+    "weighting": "--weighting", "max_lag": "--max-lag", "method": "--method",
+    "device": "--device", "dask": "--dask", "workers": "--workers", "enhance": "--enhance",
+}
+_DEFAULT_REFERENCE = 64
+
+
+def readout_type(text: str) -> float:
+    """Argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a readout fraction in (0, 1], e.g. 0.8 (measure it with "
+            "'visualmic calibrate-rolling')")
+    return value
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--rolling-shutter`` / ``--line-delay`` (mutually exclusive) and ``--sensor-rows``."""
+    g = p.add_argument_group("rolling shutter (ordinary cameras: one sample per row)")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("--rolling-shutter", type=readout_type, default=None, metavar="READOUT",
+                   help="treat the video as rolling shutter: READOUT in (0, 1] is the fraction "
+                   "of the frame period spent reading the rows; audio comes out at the row "
+                   "rate fps*rows/READOUT (60 fps x 256 rows / 0.8 = 19.2 kHz)")
+    x.add_argument("--line-delay", type=positive_float, default=None, metavar="SECONDS",
+                   help="rolling shutter given by the time between two rows instead")
+    g.add_argument("--sensor-rows", type=positive_float, default=None, metavar="N",
+                   help="rows of the full sensor frame (default: the video's height)")
+    g.add_argument("--gaps", choices=("ar", "linear", "zero"), default="ar",
+                   help="fill the unexposed part of each frame period by AR interpolation "
+                   "(default), linearly, or with zeros")
+
+
+def requested(args: argparse.Namespace) -> bool:
+    """Whether the rolling-shutter model was asked for."""
+    return getattr(args, "rolling_shutter", None) is not None or \
+        getattr(args, "line_delay", None) is not None
+
+
+def _refuse_inapplicable(args: argparse.Namespace) -> None:
+    from .._errors import ParameterError
+    from ..pipeline import DEFAULTS
+
+    defaults = dict(DEFAULTS, device=None, dask=None, workers=None, enhance=None)
+    for attr, flag in _NOT_APPLICABLE.items():
+        if getattr(args, attr, defaults.get(attr)) != defaults.get(attr):
+            raise ParameterError(f"{flag} does not apply with --rolling-shutter/--line-delay "
+                                 "(rows are measured one by one); drop it")
+    if args.downsample != 1.0:
+        raise ParameterError("--downsample mixes rows exposed at different instants; with "
+                             "--rolling-shutter use --roi to reduce the frame instead")
+    if args.sensor_rows is not None and not float(args.sensor_rows).is_integer():
+        raise ParameterError(f"--sensor-rows {args.sensor_rows:g} must be a whole number of rows")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Recover with :func:`visualmic.engine.rolling.recover_rolling` and write the WAV."""
+    from .._atomic import check_output_path
+    from ..engine.rolling import recover_rolling
+    from ..io.audio import read_audio, write_audio
+    from ..io.video import parse_roi
+    from ..pipeline import DEFAULTS
+    from ._recover import default_output
+
+    _refuse_inapplicable(args)
+    out = Path(args.output) if args.output else default_output(args.video)
+    inputs = tuple(x for x in (args.video, args.truth) if x)
+    check_output_path(out, inputs=inputs)
+    if args.spectrogram:
+        check_output_path(args.spectrogram, inputs=inputs + (str(out),))
+    if args.truth:
+        truth, truth_rate = read_audio(args.truth)
+    roi = parse_roi(args.roi) if args.roi else None
+    reference = args.reference if args.reference != DEFAULTS["reference"] else _DEFAULT_REFERENCE
+    callback, close = progress_bar(args, "recover")
+    try:
+        rec = recover_rolling(
+            args.video, readout=args.rolling_shutter, line_delay=args.line_delay, fps=args.fps,
+            sensor_rows=None if args.sensor_rows is None else int(args.sensor_rows),
+            start=args.start, end=args.end, roi=roi, reference=reference, gaps=args.gaps,
+            highpass=args.highpass or None, denoise=args.denoise,
+            denoise_options={
+                "window": args.specsub_window, "hop": args.specsub_hop,
+                "oversubtraction": args.specsub_oversubtraction, "floor": args.specsub_floor,
+            },
+            output_rate=args.output_rate, chunk_size=args.chunk_size, progress=callback,
+        )
+    finally:
+        close()
+    write_audio(out, rec.audio, rec.rate, pcm16=args.pcm16, inputs=inputs)
+    summary = rec.summary()
+    summary["output"] = str(out)
+    if args.truth:
+        from ..metrics import evaluate
+
+        summary["metrics"] = evaluate(rec.audio, truth, rate=rec.rate, ref_rate=truth_rate,
+                                      band=None, max_lag=int(0.02 * rec.rate))
+    if args.spectrogram:
+        from ..plot import spectrogram_png
+
+        signals, titles = [(rec.audio, rec.rate)], ["recovered (rolling shutter)"]
+        if args.truth:
+            signals.append((truth, truth_rate))
+            titles.append("ground truth")
+        spectrogram_png(args.spectrogram, signals, titles=titles, inputs=inputs)
+        summary["spectrogram"] = str(args.spectrogram)
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{out}: {rec.n_frames} frames at {rec.fps:g} fps, rolling shutter "
+              f"(readout {rec.readout:.4g}, row rate {rec.row_rate:.0f} Hz): "
+              f"{rec.duration:.2f} s of audio at {rec.rate:g} Hz, "
+              f"{100 * summary['measured_fraction']:.0f} % of the samples measured")
+        if args.truth:
+            m = summary["metrics"]
+            print(f"vs truth: SNR {m['snr_db']:.2f} dB, r = {m['pearson']:.3f}")
+    sys.stdout.flush()
+    return 0
