@@ -133,17 +133,34 @@ def fit_ar(x, known, order: int, *, ridge: float = 1e-6) -> np.ndarray | None:
         return None
 
 
-def _lsar_solve(seg: np.ndarray, unknown: np.ndarray, a: np.ndarray, ridge: float) -> np.ndarray:
-    """Unknown samples of ``seg`` minimising the forward prediction-error energy."""
+def _lsar_solve(seg: np.ndarray, unknown: np.ndarray, a: np.ndarray, ridge: float, *,
+                forward: bool = True, backward: bool = True) -> np.ndarray:
+    """Unknown samples of ``seg`` minimising the energy of the AR prediction errors.
+
+    Forward errors ``e[t] = sum_j c[j] x[t-j]`` and backward errors
+    ``b[t] = sum_j c[j] x[t-p+j]`` (the modified-covariance model serves both
+    directions).  A run at the start of the signal uses only the backward
+    errors and one at the end only the forward ones: there, the other
+    direction would extrapolate through the inverse of the prediction filter,
+    which grows without bound.
+    """
     p = a.size
-    c = np.concatenate(([1.0], -a))  # e[t] = sum_j c[j] x[t-j]
+    c = np.concatenate(([1.0], -a))
     n = seg.size
     rows = n - p
-    # A[i, i + p - j] = c[j]: prediction error of sample t = i + p.
-    A = np.zeros((rows, n))
     i = np.arange(rows)
-    for j in range(p + 1):
-        A[i, i + p - j] = c[j]
+    mats = []
+    if forward:
+        A = np.zeros((rows, n))
+        for j in range(p + 1):
+            A[i, i + p - j] = c[j]
+        mats.append(A)
+    if backward:
+        B = np.zeros((rows, n))
+        for j in range(p + 1):
+            B[i, i + j] = c[j]
+        mats.append(B)
+    A = np.concatenate(mats, axis=0)
     Au, Ak = A[:, unknown], A[:, ~unknown]
     b = Ak @ seg[~unknown]
     gram = Au.T @ Au
@@ -153,7 +170,7 @@ def _lsar_solve(seg: np.ndarray, unknown: np.ndarray, a: np.ndarray, ridge: floa
 
 
 def fill_gaps(x, known, *, order: int = 32, context: int | None = None,
-              ridge: float = 1e-4) -> np.ndarray:
+              ridge: float = 1e-8) -> np.ndarray:
     """Fill missing samples by least-squares AR interpolation from both sides.
 
     For each run of missing samples, an AR model of ``order`` is fitted to
@@ -174,11 +191,14 @@ def fill_gaps(x, known, *, order: int = 32, context: int | None = None,
         AR model order (32 at a 19.2 kHz row rate is 1.7 ms of memory,
         enough for the formants of speech).
     context : int, optional
-        Known samples on each side used to fit the model (default
-        ``max(8 * order, 2 * run length)``).
-    ridge : float, default 1e-4
-        Relative regularisation of the interpolation solve (keeps long runs
-        from growing; they decay towards zero instead).
+        Samples on each side used to fit the model (default
+        ``max(8 * order, 2 * run length)``); doubled (up to 3 times) when
+        they hold fewer than ``2 * order`` complete windows.
+    ridge : float, default 1e-8
+        Relative regularisation of the interpolation solve.  Larger values
+        pull long runs towards zero, but also damp the sinusoids the AR
+        model predicts (1e-4 leaves 9 % error on two pure tones, 1e-8 leaves
+        3e-5; speech is unaffected).
 
     Returns
     -------
@@ -217,15 +237,20 @@ def fill_gaps(x, known, *, order: int = 32, context: int | None = None,
     n = arr.size
     for u0, u1 in missing_runs(mask):
         ctx = int(context) if context is not None else max(8 * p, 2 * (u1 - u0))
-        lo, hi = max(0, u0 - ctx), min(n, u1 + ctx)
-        a = fit_ar(out[lo:hi], mask[lo:hi], p)
+        for _ in range(4):  # widen the context until the model can be fitted
+            lo, hi = max(0, u0 - ctx), min(n, u1 + ctx)
+            a = fit_ar(out[lo:hi], mask[lo:hi], p)
+            if a is not None or (lo == 0 and hi == n):
+                break
+            ctx *= 2
         s0, s1 = max(0, u0 - p), min(n, u1 + p)
         seg = out[s0:s1].copy()
         unknown = ~filled[s0:s1]
         if a is None or s1 - s0 - p < 1 or unknown.all():
             out[u0:u1] = fallback[u0:u1]
         else:
-            seg[unknown] = _lsar_solve(seg, unknown, a, ridge)
+            seg[unknown] = _lsar_solve(seg, unknown, a, ridge, forward=u0 > 0,
+                                       backward=u1 < n)
             out[u0:u1] = seg[u0 - s0 : u1 - s0]
         filled[u0:u1] = True
     return out

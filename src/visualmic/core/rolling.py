@@ -517,6 +517,14 @@ def estimate_readout(values, valid, *, rows, n_rows: int, fps: float, tone_hz: f
     return ReadoutFit(r_best, max(explained, 0.0), grid, scores / max(peak, 1e-300))
 
 
-def default_ar_order(row_rate: float, gap: int) -> int:
-    """AR order for gap filling: 5 ms of memory at the row rate, at least 16, at most 4 gaps."""
-    return int(min(max(16, math.ceil(0.005 * row_rate)), max(16, 4 * gap), 256))
+def default_ar_order(row_rate: float, gap: int, exposed: int | None = None) -> int:
+    """AR order for gap filling: 5 ms of memory at the row rate (96 at 19.2 kHz).
+
+    At least 16; at most 4 gap lengths, half the longest exposed run
+    ``exposed`` (so that each run still gives prediction windows), and 256.
+    """
+    p = max(16, math.ceil(0.005 * row_rate))
+    p = min(p, max(16, 4 * gap), 256)
+    if exposed is not None:
+        p = min(p, max(4, exposed // 2))
+    return int(p)

@@ -254,8 +254,10 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     x, known = rs.place_samples(d, rm.valid, rows=rows, fps=reader.fps, delay=delay)
     if known.sum() < 2:
         raise ParameterError("fewer than 2 measured samples; give more frames or rows")
-    gap = int(np.max(np.diff(rs.missing_runs(known), axis=1), initial=1))
-    p = int(order) if order is not None else rs.default_ar_order(row_rate, gap)
+    runs = rs.missing_runs(known)
+    gap = int(np.max(np.diff(runs, axis=1), initial=1))
+    exposed = int(np.max(np.diff(rs.missing_runs(~known), axis=1), initial=1))
+    p = int(order) if order is not None else rs.default_ar_order(row_rate, gap, exposed)
     if gaps == "ar":
         y = rs.fill_gaps(x, known, order=p, context=int(np.ceil(3 * per)))
     elif gaps == "linear":
@@ -286,7 +288,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
         readout=r, n_frames=n_frames, frame_shape=tuple(reader.shape),
         sensor_rows=int(rows_full),
         timings={"rows": t1 - t0, "gaps": t2 - t1, "post": t3 - t2, "total": t3 - t0},
-        params=params, warnings=issued + list(reader.warnings[len(issued):]),
+        params=params, warnings=issued,
     )
 
 
