@@ -151,6 +151,31 @@ def _row_signals(reader, *, reference: int, chunk_size: int, progress, min_info:
     return np.concatenate(parts, axis=0), rm, np.median(np.stack(noise), axis=0)
 
 
+def _fill(x, known, *, gaps: str, order, row_rate: float, per: float):
+    """Fill the grid's missing samples; return the signal and the AR order used."""
+    gap = int(np.max(np.diff(rs.missing_runs(known), axis=1), initial=1))
+    exposed = int(np.max(np.diff(rs.missing_runs(~known), axis=1), initial=1))
+    p = int(order) if order is not None else rs.default_ar_order(row_rate, gap, exposed)
+    if gaps == "ar":
+        return rs.fill_gaps(x, known, order=p, context=int(np.ceil(3 * per))), p
+    if gaps == "linear":
+        return rs.linear_fill(x, known), p
+    return np.where(known, x, 0.0), p
+
+
+def _post(y, row_rate: float, *, highpass, denoise, denoise_options, output_rate):
+    """High-pass, optional spectral subtraction, resampling, normalisation."""
+    if highpass:
+        y = _highpass(y, row_rate, cutoff=float(highpass))
+    if denoise == "specsub":
+        y = spectral_subtraction(y, row_rate, **(denoise_options or {}))
+    rate = row_rate
+    if output_rate is not None and float(output_rate) != row_rate:
+        y = resample(y, row_rate, float(output_rate))
+        rate = float(output_rate)
+    return normalize(y).astype(np.float32), rate
+
+
 def recover_rolling(source, *, readout: float | None = None, line_delay: float | None = None,
                     fps: float | None = None, sensor_rows: int | None = None,
                     start: int = 0, end: int | None = None, roi=None, reference: int = 64,
@@ -254,27 +279,10 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     x, known = rs.place_samples(d, rm.valid, rows=rows, fps=reader.fps, delay=delay)
     if known.sum() < 2:
         raise ParameterError("fewer than 2 measured samples; give more frames or rows")
-    runs = rs.missing_runs(known)
-    gap = int(np.max(np.diff(runs, axis=1), initial=1))
-    exposed = int(np.max(np.diff(rs.missing_runs(~known), axis=1), initial=1))
-    p = int(order) if order is not None else rs.default_ar_order(row_rate, gap, exposed)
-    if gaps == "ar":
-        y = rs.fill_gaps(x, known, order=p, context=int(np.ceil(3 * per)))
-    elif gaps == "linear":
-        y = rs.linear_fill(x, known)
-    else:
-        y = np.where(known, x, 0.0)
-    motion = y
+    motion, p = _fill(x, known, gaps=gaps, order=order, row_rate=row_rate, per=per)
     t2 = time.perf_counter()
-    if highpass:
-        y = _highpass(y, row_rate, cutoff=float(highpass))
-    if denoise == "specsub":
-        y = spectral_subtraction(y, row_rate, **(denoise_options or {}))
-    rate = row_rate
-    if output_rate is not None and float(output_rate) != row_rate:
-        y = resample(y, row_rate, float(output_rate))
-        rate = float(output_rate)
-    audio = normalize(y).astype(np.float32)
+    audio, rate = _post(motion, row_rate, highpass=highpass, denoise=denoise,
+                        denoise_options=denoise_options, output_rate=output_rate)
     t3 = time.perf_counter()
     params = {"readout": r, "line_delay": delay, "sensor_rows": int(rows_full),
               "roi": None if reader.roi is None else list(reader.roi), "start": reader.start,

@@ -149,6 +149,37 @@ def render_rolling_frames(texture_big, motion_rows, *, direction: float = 0.0, s
         yield frames.astype(dtype)
 
 
+def _row_truth(sound, *, per: float, rows: int, fps: float, amp: float, rate: float,
+               resonance, lowpass) -> tuple[np.ndarray, np.ndarray]:
+    """Truth on the row grid (peak 1) and the motion of every row of every frame ``(T, H)``."""
+    n_frames = int(sound.size // per)
+    if n_frames < 2:
+        raise ParameterError(f"the duration gives fewer than 2 frames at {fps:g} fps; "
+                             "give a longer duration")
+    n_grid = int(round(n_frames * per))
+    sound = np.concatenate([sound, np.zeros(max(0, n_grid - sound.size))])[:n_grid]
+    shaped = object_response(sound, rate=rate, resonance=resonance, lowpass=lowpass)
+    peak = float(np.max(np.abs(shaped)))
+    if peak == 0 or not math.isfinite(peak):
+        raise AudioError("the audio is silent after the object response; change it")
+    truth = shaped / peak
+    pos = np.arange(n_frames)[:, None] * per + np.arange(rows)[None, :]
+    if float(per).is_integer():
+        return truth, amp * truth[pos.astype(np.int64)]
+    return truth, amp * sample_at(truth, pos.ravel()).reshape(pos.shape)
+
+
+def _row_crb(tex: np.ndarray, window, theta: float, sigma: float) -> float:
+    """Median over rows of the Cramér–Rao bound σ² / Σ_x (∂I/∂x · cos θ)² (px²)."""
+    top, left, h, w = window
+    gx, _ = periodic_gradients(tex)
+    gx = gx[top:top + h, left:left + w]
+    ux = unit_vector(theta)[0]
+    info = (ux * ux) * np.sum(gx * gx, axis=1)
+    row_var = np.where(info > 0, sigma ** 2 / np.maximum(info, 1e-300), np.inf)
+    return float(np.median(row_var))
+
+
 def synthesize_rolling(path, *, readout: float, audio="melody", fps: float = 60.0,
                        duration: float | None = 2.0, amplitude: float = 0.05,
                        direction: float = 0.0, size=(256, 128), texture: str = "noise",
@@ -210,34 +241,17 @@ def synthesize_rolling(path, *, readout: float, audio="melody", fps: float = 60.
     s_tex, s_audio, s_noise = (int(x) for x in np.random.SeedSequence(int(seed)).generate_state(3))
     sound = make_audio(audio, rate=row_rate, duration=duration, seed=s_audio,
                        voice=voice, text=text, wpm=wpm)
-    n_frames = int(sound.size // per)
-    if n_frames < 2:
-        raise ParameterError(f"duration={duration!r} s gives fewer than 2 frames at {fps:g} fps")
-    n_grid = int(round(n_frames * per))
-    sound = np.concatenate([sound, np.zeros(max(0, n_grid - sound.size))])[:n_grid]
-    shaped = object_response(sound, rate=row_rate, resonance=resonance, lowpass=lowpass)
-    peak = float(np.max(np.abs(shaped)))
-    if peak == 0 or not math.isfinite(peak):
-        raise AudioError("the audio is silent after the object response; change it")
-    truth = shaped / peak
+    truth, rows_motion = _row_truth(sound, per=per, rows=h, fps=fps, amp=amp,
+                                    rate=row_rate, resonance=resonance, lowpass=lowpass)
+    n_frames = rows_motion.shape[0]
     motion = amp * truth
-    pos = np.arange(n_frames)[:, None] * per + np.arange(h)[None, :]
-    if float(per).is_integer():
-        rows_motion = motion[pos.astype(np.int64)]
-    else:
-        rows_motion = sample_at(motion, pos.ravel()).reshape(pos.shape)
 
     margin = _MARGIN + math.ceil(amp)
     big = tuple(sfft.next_fast_len(s + 2 * margin, real=True) for s in (h, w))
     tex = make_texture(big, kind=texture, seed=s_tex)
     scale = SCALE_16 if bit_depth == 16 else 1
-    gx, _ = periodic_gradients(tex * scale)
     top, left = (big[0] - h) // 2, (big[1] - w) // 2
-    gx = gx[top:top + h, left:left + w]
-    ux = unit_vector(theta)[0]
-    info = (ux * ux) * np.sum(gx * gx, axis=1)
-    row_var = np.where(info > 0, (sigma * scale) ** 2 / np.maximum(info, 1e-300), np.inf)
-    crb_var = float(np.median(row_var))
+    crb_var = _row_crb(tex * scale, (top, left, h, w), theta, sigma * scale)
     snr = crb_snr_db(motion, crb_var, rate=row_rate, band=_CRB_BAND)
 
     frames = render_rolling_frames(tex, rows_motion, direction=theta, size=(h, w),
