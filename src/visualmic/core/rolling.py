@@ -42,6 +42,7 @@ __all__ = [
     "row_times",
     "sample_positions",
     "place_samples",
+    "retime",
     "ReferenceSampler",
     "RowMotion",
     "derivative_taps",
@@ -198,6 +199,45 @@ def place_samples(values, valid, *, rows, fps: float, delay: float,
     x[pos[keep]] = vals[keep]
     known[pos[keep]] = True
     return x, known
+
+
+def retime(y, *, fps: float, delay: float) -> np.ndarray:
+    """Undo the rounding of :func:`sample_positions` on a gap-free row-rate signal.
+
+    When ``P = 1 / (fps · delay)`` is not an integer, the block of frame ``n``
+    (grid samples ``round(n·P)`` to ``round((n+1)·P) − 1``) holds the signal at
+    ``k + δ_n`` instead of ``k``, with ``δ_n = n·P − round(n·P)`` in [−½, ½].
+    This returns ``y[k] − δ y'[k] + δ²/2 y''[k]`` (second-order Taylor
+    correction with band-limited derivatives, :func:`derivative_taps`): the
+    error left is about ``(2π f δ / rate)³ / 6`` of the signal, −45 dB at
+    4 kHz on a 22 kHz grid (the uncorrected error is −16 dB there).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        The gap-filled signal on the row-rate grid.
+    fps, delay : float
+        Frame rate (Hz) and line delay (s).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], float64
+        The signal at the grid instants ``k · delay``; ``y`` itself when ``P``
+        is an integer.
+    """
+    arr = np.asarray(y, dtype=np.float64)
+    per = samples_per_frame(fps, delay)
+    if float(per).is_integer() or arr.size < 3:
+        return arr
+    n_blocks = int(np.ceil(arr.size / per)) + 1
+    frames = np.arange(n_blocks)
+    starts = np.rint(frames * per).astype(np.int64)
+    owner = np.clip(np.searchsorted(starts, np.arange(arr.size), side="right") - 1, 0, None)
+    delta = (frames * per - starts)[owner]
+    taps = derivative_taps(8)
+    d1 = ndimage.correlate1d(arr, taps, mode="nearest")
+    d2 = ndimage.correlate1d(d1, taps, mode="nearest")
+    return arr - delta * d1 + 0.5 * delta * delta * d2
 
 
 # --------------------------------------------------------------------------- reference

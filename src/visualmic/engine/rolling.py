@@ -280,6 +280,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     if known.sum() < 2:
         raise ParameterError("fewer than 2 measured samples; give more frames or rows")
     motion, p = _fill(x, known, gaps=gaps, order=order, row_rate=row_rate, per=per)
+    motion = rs.retime(motion, fps=reader.fps, delay=delay)
     t2 = time.perf_counter()
     audio, rate = _post(motion, row_rate, highpass=highpass, denoise=denoise,
                         denoise_options=denoise_options, output_rate=output_rate)
