@@ -48,6 +48,9 @@ def register(subparsers) -> None:
                    help="readouts searched (default 0.05,1)")
     p.add_argument("--reference", type=positive_int, default=64, metavar="K",
                    help="frames in the median reference (default 64)")
+    p.add_argument("--axes", choices=("x", "xy"), default="x",
+                   help="x (default): motion along the rows; xy: any direction (uses the "
+                   "reference's vertical gradient)")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
     add_common(p)
     p.set_defaults(func=run)
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         cal = calibrate_rolling(args.video, args.tone, fps=args.fps, sensor_rows=args.sensor_rows,
                                 start=args.start, end=args.end, roi=roi,
-                                reference=args.reference, bounds=args.range, progress=callback)
+                                reference=args.reference, bounds=args.range, axes=args.axes,
+                                progress=callback)
     finally:
         close()
     if args.json:

@@ -50,21 +50,35 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="rolling shutter given by the time between two rows instead")
     g.add_argument("--sensor-rows", type=positive_float, default=None, metavar="N",
                    help="rows of the full sensor frame (default: the video's height)")
-    g.add_argument("--gaps", choices=("ar", "linear", "zero"), default="ar",
+    g.add_argument("--gaps", choices=("ar", "linear", "zero"), default=None,
                    help="fill the unexposed part of each frame period by AR interpolation "
-                   "(default), linearly, or with zeros")
+                   "(default ar), linearly, or with zeros")
+    g.add_argument("--rolling-axes", choices=("x", "xy"), default=None,
+                   help="x (default): motion along the rows; xy: both components per row "
+                   "(with the reference's vertical gradient), for vertical or diagonal motion")
+    g.add_argument("--rolling-direction", type=float, default=None, metavar="DEG",
+                   help="with --rolling-axes xy: direction of the motion in degrees "
+                   "(0 = right, 90 = down; default: the principal direction measured)")
+
+
+_ROLLING_ONLY = ("rolling_shutter", "line_delay", "sensor_rows", "gaps", "rolling_axes",
+                 "rolling_direction")
 
 
 def requested(args: argparse.Namespace) -> bool:
-    """Whether the rolling-shutter model was asked for."""
-    return getattr(args, "rolling_shutter", None) is not None or \
-        getattr(args, "line_delay", None) is not None
+    """Whether the rolling-shutter model (or one of its options) was asked for."""
+    return any(getattr(args, a, None) is not None for a in _ROLLING_ONLY)
 
 
 def _refuse_inapplicable(args: argparse.Namespace) -> None:
     from .._errors import ParameterError
     from ..pipeline import DEFAULTS
 
+    if args.rolling_shutter is None and args.line_delay is None:
+        raise ParameterError("--sensor-rows, --gaps and --rolling-* need --rolling-shutter "
+                             "READOUT or --line-delay SECONDS")
+    if args.rolling_direction is not None and args.rolling_axes != "xy":
+        raise ParameterError("--rolling-direction needs --rolling-axes xy")
     defaults = dict(DEFAULTS, device=None, dask=None, workers=None, enhance=None)
     for attr, flag in _NOT_APPLICABLE.items():
         if getattr(args, attr, defaults.get(attr)) != defaults.get(attr):
@@ -101,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
         rec = recover_rolling(
             args.video, readout=args.rolling_shutter, line_delay=args.line_delay, fps=args.fps,
             sensor_rows=None if args.sensor_rows is None else int(args.sensor_rows),
-            start=args.start, end=args.end, roi=roi, reference=reference, gaps=args.gaps,
+            start=args.start, end=args.end, roi=roi, reference=reference,
+            gaps=args.gaps or "ar", axes=args.rolling_axes or "x",
+            direction=args.rolling_direction,
             highpass=args.highpass or None, denoise=args.denoise,
             denoise_options={
                 "window": args.specsub_window, "hop": args.specsub_hop,
@@ -134,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{out}: {rec.n_frames} frames at {rec.fps:g} fps, rolling shutter "
               f"(readout {rec.readout:.4g}, row rate {rec.row_rate:.0f} Hz): "
               f"{rec.duration:.2f} s of audio at {rec.rate:g} Hz, "
-              f"{100 * summary['measured_fraction']:.0f} % of the samples measured")
+              f"{100 * summary['measured_fraction']:.0f} % of the samples measured"
+              + (f", motion along {summary['direction_deg']:.1f} deg"
+                 if summary["axes"] == "xy" else ""))
         if args.truth:
             m = summary["metrics"]
             print(f"vs truth: SNR {m['snr_db']:.2f} dB, r = {m['pearson']:.3f}")

@@ -29,11 +29,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage, optimize
+from scipy import ndimage
 
-from .._errors import ParameterError, VideoError
+from .._errors import ParameterError
 from .._validate import finite_number
+from ._calibration import ReadoutFit, estimate_readout
 from ._gaps import fill_gaps, linear_fill, missing_runs
+from ._rows import ReferenceSampler, RowMotion, derivative_taps, principal_direction
 
 __all__ = [
     "check_readout",
@@ -46,6 +48,7 @@ __all__ = [
     "ReferenceSampler",
     "RowMotion",
     "derivative_taps",
+    "principal_direction",
     "remove_fixed_pattern",
     "fill_gaps",
     "linear_fill",
@@ -240,162 +243,6 @@ def retime(y, *, fps: float, delay: float) -> np.ndarray:
     return arr - delta * d1 + 0.5 * delta * delta * d2
 
 
-# --------------------------------------------------------------------------- reference
-
-
-class ReferenceSampler:
-    """Keep up to ``k`` frames spread evenly over a stream; their median is the reference.
-
-    A single frame is a poor reference for rolling-shutter motion: each of its
-    rows is itself displaced by the motion at its instant.  The per-pixel
-    median of many frames spread over the clip is displaced by (about) the
-    median motion, the same for every row, and is robust to a few bad frames.
-    Memory is bounded: when ``k`` frames are held, every other one is dropped
-    and the stride doubles.
-
-    Parameters
-    ----------
-    k : int, default 64
-        Most frames held (memory ``k · H · W · 4`` bytes).
-
-    Examples
-    --------
-    >>> s = ReferenceSampler(4)
-    >>> for i in range(10):
-    ...     s.add(np.full((1, 2, 2), float(i)))
-    >>> s.frames_held, float(s.reference()[0, 0])
-    (3, 4.0)
-    """
-
-    def __init__(self, k: int = 64):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ParameterError(f"reference={k!r} must be a positive number of frames")
-        self.k = int(k)
-        self.stride = 1
-        self.seen = 0
-        self._held: list[np.ndarray] = []
-
-    @property
-    def frames_held(self) -> int:
-        """Number of frames currently kept."""
-        return len(self._held)
-
-    def add(self, block: np.ndarray) -> None:
-        """Offer a block of frames ``(t, H, W)``."""
-        for frame in np.asarray(block):
-            if self.seen % self.stride == 0:
-                self._held.append(np.array(frame, dtype=np.float32))
-                if len(self._held) > self.k:
-                    self._held = self._held[::2]
-                    self.stride *= 2
-            self.seen += 1
-
-    def reference(self) -> np.ndarray:
-        """Per-pixel median of the frames held, ``(H, W)`` float64."""
-        if not self._held:
-            raise VideoError("no frames to build a reference from; give a longer video")
-        return np.median(np.stack(self._held), axis=0).astype(np.float64)
-
-
-# --------------------------------------------------------------------------- per-row motion
-
-
-def derivative_taps(half: int = 8) -> np.ndarray:
-    """Kaiser-windowed ideal differentiator, ``2·half + 1`` taps (correlation form).
-
-    ``np.correlate(row, taps, 'valid')`` approximates ``d row / dx`` at the
-    centre of each window; the response is within 1 % of ``i·ω`` up to
-    about 0.35 cycles/px for ``half=8`` (a 3-tap central difference is 20 %
-    low at 0.2 cycles/px, which would make the gain of each row depend on its
-    texture).
-    """
-    k = np.arange(-half, half + 1, dtype=np.float64)
-    h = np.zeros_like(k)
-    nz = k != 0
-    h[nz] = -np.cos(np.pi * k[nz]) / k[nz]  # derivative of the sinc interpolant at 0
-    return h * np.kaiser(2 * half + 1, 5.0)
-
-
-class RowMotion:
-    """Per-row horizontal displacement of frames against a reference (matched filter).
-
-    Built once from the reference frame; then applied to any number of frame
-    blocks.  For each row ``y`` with reference ``R_y(x)`` and its derivative
-    ``g_y(x)``, the displacement of a frame row ``I_y`` is the least-squares
-    (maximum-likelihood under white noise) solution of
-    ``I_y − R_y ≈ −d · g_y``:
-
-        d = −Σ_x g_y(x) (I_y(x) − R_y(x)) / Σ_x g_y(x)²,
-
-    with variance ``σ² / Σ_x g_y²``.  ``info[y] = Σ_x g_y²`` is the row's
-    information; rows with less than ``min_info`` times the median (no
-    texture along the row) are flagged invalid and get no weight later (they
-    become gaps).  Valid for displacements well below one pixel.
-
-    Parameters
-    ----------
-    reference : np.ndarray [shape=(H, W)]
-        The undisplaced reference (e.g. :meth:`ReferenceSampler.reference`).
-    half : int, default 8
-        Half-length of the derivative filter (:func:`derivative_taps`); the
-        ``half`` columns at each side are not used.
-    min_info : float, default 0.05
-        Rows with ``info < min_info · median(info)`` are invalid.
-
-    Attributes
-    ----------
-    info : np.ndarray [shape=(H,)]
-        Σ g² per row (grey levels² / px²).
-    valid : np.ndarray [shape=(H,)], bool
-    """
-
-    def __init__(self, reference, *, half: int = 8, min_info: float = 0.05):
-        ref = np.asarray(reference, dtype=np.float64)
-        if ref.ndim != 2:
-            raise ParameterError(f"reference of shape {ref.shape} must be one frame (H, W)")
-        if isinstance(half, bool) or not isinstance(half, (int, np.integer)) or half < 1:
-            raise ParameterError(f"half={half!r} must be a positive integer")
-        if ref.shape[1] < 2 * half + 4:
-            raise ParameterError(
-                f"frames {ref.shape[1]} px wide are too narrow for per-row motion; "
-                f"give at least {2 * half + 4} columns (a wider --roi)"
-            )
-        self.half = int(half)
-        taps = derivative_taps(self.half)
-        # correlate along x: g[y, j] = sum_k taps[k] ref[y, j + k], centred at column j + half
-        self.grad = ndimage.correlate1d(ref, taps, axis=1, mode="nearest")[:, half:-half]
-        self.ref = ref[:, half:-half].astype(np.float32)
-        self.info = np.einsum("yx,yx->y", self.grad, self.grad)
-        med = float(np.median(self.info))
-        self.valid = self.info > max(min_info * med, np.finfo(np.float64).tiny)
-        if not self.valid.any():
-            raise VideoError("the frames have no texture along the rows; per-row motion "
-                             "needs a textured surface (choose another --roi)")
-        scale = np.zeros_like(self.info)
-        scale[self.valid] = -1.0 / self.info[self.valid]
-        self._filt = (self.grad * scale[:, None]).astype(np.float32)
-        self.shape = ref.shape
-
-    def __call__(self, frames) -> np.ndarray:
-        """Displacements ``(t, H)`` in px of a block of frames ``(t, H, W)`` (0 for invalid rows)."""
-        block = np.asarray(frames, dtype=np.float32)
-        if block.ndim == 2:
-            block = block[None]
-        if block.shape[1:] != self.shape:
-            raise ParameterError(f"frames of shape {block.shape[1:]} do not match the "
-                                 f"reference {self.shape}")
-        diff = block[:, :, self.half:-self.half] - self.ref
-        return np.einsum("tyx,yx->ty", diff, self._filt, dtype=np.float64)
-
-    def noise_var(self, frames, d) -> np.ndarray:
-        """Per-row variance ``σ² / info`` (px²) from the model residuals of a block."""
-        block = np.asarray(frames, dtype=np.float64)[:, :, self.half:-self.half]
-        res = block - self.ref + d[:, :, None] * self.grad
-        sigma2 = float(np.median(res.var(axis=(0, 2))))
-        out = np.full(self.info.shape, np.inf)
-        out[self.valid] = sigma2 / self.info[self.valid]
-        return out
-
 
 # --------------------------------------------------------------------------- fixed pattern
 
@@ -435,126 +282,6 @@ def remove_fixed_pattern(values, valid=None) -> np.ndarray:
     mean = np.where(count > 0, np.where(ok, vals, 0.0).sum(axis=0) / np.maximum(count, 1), 0.0)
     return np.where(ok, vals - mean[None, :], vals)
 
-
-# --------------------------------------------------------------------------- calibration
-
-
-class ReadoutFit:
-    """Result of :func:`estimate_readout`.
-
-    Attributes
-    ----------
-    readout : float
-        The estimated fraction of the frame period spent reading the rows.
-    explained : float
-        Fraction of the row signals' power explained by a sinusoid at the
-        tone frequency with that readout (fitted per frame): near 1 for a
-        clean tone, near 0 when the tone is not visible.
-    readouts, scores : np.ndarray
-        The search grid and its normalised score (the peak is 1).
-    """
-
-    def __init__(self, readout, explained, readouts, scores):
-        self.readout, self.explained = float(readout), float(explained)
-        self.readouts, self.scores = readouts, scores
-
-    def __repr__(self) -> str:
-        return f"ReadoutFit(readout={self.readout:.4f}, explained={self.explained:.3f})"
-
-
-def _tone_score(vals: np.ndarray, rows: np.ndarray, f: float, fps: float, n_rows: int,
-                readouts: np.ndarray) -> np.ndarray:
-    """Σ_n |Σ_y v[n,y] e^{-2πi f y ld(r)}|² for each readout ``r`` (within-frame coherence)."""
-    phase = 2 * np.pi * f * rows[None, :] * (readouts[:, None] / (fps * n_rows))
-    basis = np.exp(-1j * phase)  # (G, R)
-    c = vals @ basis.T  # (T, G)
-    return np.sum(np.abs(c) ** 2, axis=0)
-
-
-def estimate_readout(values, valid, *, rows, n_rows: int, fps: float, tone_hz: float,
-                     bounds=(0.05, 1.0)) -> ReadoutFit:
-    """Estimate the readout fraction from row signals of a video of a known tone.
-
-    Within one frame, the rows sample the tone at ``y · line_delay``; the
-    phase advances by ``2π f · line_delay`` per row.  The readout is the one
-    whose per-row phase ramp makes the rows of each frame add up coherently:
-    the maximum over ``r`` of ``Σ_n |Σ_y v[n, y] exp(−2πi f y r / (fps · rows))|²``
-    (frames are combined incoherently, so a small error in the tone
-    frequency or the frame rate does not matter).  A grid fine enough to
-    never miss the peak is searched, then the peak is refined with a
-    bounded scalar search.
-
-    Parameters
-    ----------
-    values : np.ndarray [shape=(T, R)]
-        Per-row displacements with the fixed pattern removed.
-    valid : np.ndarray [shape=(R,)], bool
-        Rows to use.
-    rows : array-like of int [shape=(R,)]
-        Absolute sensor row of each column of ``values``.
-    n_rows : int
-        Rows of the sensor (the full frame height).
-    fps : float
-        Frame rate in Hz.
-    tone_hz : float
-        Frequency of the tone in Hz; best well above ``fps`` (the phase ramp
-        over a frame is ``f · readout / fps`` cycles).
-    bounds : tuple of float, default (0.05, 1.0)
-        Search range of the readout.
-
-    Returns
-    -------
-    ReadoutFit
-
-    Raises
-    ------
-    ParameterError
-        On a bad tone frequency or search range.
-    """
-    vals = np.asarray(values, dtype=np.float64)
-    ok = np.asarray(valid, dtype=bool)
-    ys = np.asarray(rows, dtype=np.float64)
-    f = finite_number("tone_hz", tone_hz, minimum=0, strict=True)
-    fps = finite_number("fps", fps, minimum=0, strict=True)
-    n_rows = _check_rows(n_rows)
-    try:
-        lo, hi = (float(b) for b in bounds)
-    except (TypeError, ValueError):
-        raise ParameterError(f"bounds={bounds!r} must be a pair (lo, hi) of readouts") from None
-    if not (0 < lo < hi <= 1):
-        raise ParameterError(f"bounds={bounds!r} must satisfy 0 < lo < hi <= 1")
-    if f * hi / (fps * n_rows) >= 0.5:
-        raise ParameterError(
-            f"tone_hz={tone_hz!r} is above half the row rate; use a tone below "
-            f"{0.5 * fps * n_rows / hi:.0f} Hz"
-        )
-    if ok.sum() < 4:
-        raise VideoError("fewer than 4 textured rows; calibration needs a textured surface")
-    v, y = vals[:, ok], ys[ok]
-    span = max(float(y.max() - y.min()), 1.0)
-    # The peak's width in r is about fps·rows / (f·span); sample it 8 times.
-    step = fps * n_rows / (f * span) / 8
-    grid = np.arange(lo, hi + step / 2, step)
-    grid = grid[grid <= hi]
-    scores = np.concatenate([_tone_score(v, y, f, fps, n_rows, grid[i:i + 256])
-                             for i in range(0, grid.size, 256)])
-    best = int(np.argmax(scores))
-    a, b = grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]
-    if b > a:
-        res = optimize.minimize_scalar(
-            lambda r: -_tone_score(v, y, f, fps, n_rows, np.array([r]))[0],
-            bounds=(a, b), method="bounded", options={"xatol": 1e-7})
-        r_best = float(res.x)
-    else:
-        r_best = float(grid[best])
-    peak = _tone_score(v, y, f, fps, n_rows, np.array([r_best]))[0]
-    # Per-frame least-squares sinusoid at the best readout: explained power.
-    ph = 2 * np.pi * f * y * r_best / (fps * n_rows)
-    basis = np.stack([np.cos(ph), np.sin(ph)], axis=1)  # (R, 2)
-    coef, *_ = np.linalg.lstsq(basis, v.T, rcond=None)
-    total = float(np.sum(v ** 2))
-    explained = 1.0 - float(np.sum((v.T - basis @ coef) ** 2)) / total if total > 0 else 0.0
-    return ReadoutFit(r_best, max(explained, 0.0), grid, scores / max(peak, 1e-300))
 
 
 def default_ar_order(row_rate: float, gap: int, exposed: int | None = None) -> int:

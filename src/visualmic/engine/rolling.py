@@ -98,6 +98,7 @@ class RollingRecovery:
             "readout": self.readout, "duration_s": round(self.duration, 6),
             "frame_shape": list(self.frame_shape), "sensor_rows": self.sensor_rows,
             "valid_rows": int(self.valid_rows.sum()),
+            "axes": self.params.get("axes"), "direction_deg": self.params.get("direction_deg"),
             "measured_fraction": round(float(self.known.mean()), 6),
             "row_noise_std_px": float(np.sqrt(np.median(self.row_noise_var[self.valid_rows]))),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
@@ -129,8 +130,9 @@ def _open(source, *, fps, start, end, roi):
     return reader, y0
 
 
-def _row_signals(reader, *, reference: int, chunk_size: int, progress, min_info: float):
-    """Two passes over the video: robust reference, then per-row motion ``(T, H)``."""
+def _row_signals(reader, *, reference: int, chunk_size: int, progress, min_info: float,
+                 axes: str):
+    """Two passes over the video: robust reference, then per-row motion ``(T, H[, 2])``."""
     sampler = rs.ReferenceSampler(reference)
     expected = reader.frame_count_hint or None
 
@@ -141,14 +143,32 @@ def _row_signals(reader, *, reference: int, chunk_size: int, progress, min_info:
     for block in reader.chunks(chunk_size, progress=hook(0) if progress else None):
         sampler.add(block)
     n_first = sampler.seen
-    rm = rs.RowMotion(sampler.reference(), min_info=min_info)
-    parts, noise = [], []
+    rm = rs.RowMotion(sampler.reference(), min_info=min_info, axes=axes)
+    parts, sigma2 = [], []
     for block in reader.chunks(chunk_size, progress=hook(n_first) if progress else None):
         d = rm(block)
         parts.append(d)
-        if len(noise) < 4:
-            noise.append(rm.noise_var(block, d))
-    return np.concatenate(parts, axis=0), rm, np.median(np.stack(noise), axis=0)
+        if len(sigma2) < 4:
+            sigma2.append(rm.noise_sigma2(block, d))
+    return np.concatenate(parts, axis=0), rm, float(np.median(sigma2))
+
+
+def _project(d, rm, *, direction, fixed_pattern: bool):
+    """Fixed-pattern removal and, for 2-D motion, projection on a direction.
+
+    Returns the ``(T, H)`` displacement, the unit vector used (None for
+    ``axes="x"``) and its angle in degrees.
+    """
+    if d.ndim == 2:
+        return (rs.remove_fixed_pattern(d, rm.valid) if fixed_pattern else d), None, 0.0
+    if fixed_pattern:
+        d = np.stack([rs.remove_fixed_pattern(d[..., i], rm.valid) for i in range(2)], axis=-1)
+    if direction is None:
+        u = rs.principal_direction(d, rm.valid)
+    else:
+        theta = np.deg2rad(finite_number("direction", direction))
+        u = np.array([np.cos(theta), np.sin(theta)])
+    return d @ u, u, float(np.degrees(np.arctan2(u[1], u[0])))
 
 
 def _fill(x, known, *, gaps: str, order, row_rate: float, per: float):
@@ -182,7 +202,8 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
                     gaps: str = "ar", order: int | None = None, highpass: float | None = 20.0,
                     denoise: str = "none", denoise_options: dict | None = None,
                     output_rate: float | None = None, chunk_size: int = 64,
-                    min_info: float = 0.05, fixed_pattern: bool = True,
+                    min_info: float = 0.05, fixed_pattern: bool = True, axes: str = "x",
+                    direction: float | None = None,
                     progress: ProgressCallback | None = None) -> RollingRecovery:
     """Recover sound from a rolling-shutter video: one sample per row.
 
@@ -228,6 +249,14 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     fixed_pattern : bool, default True
         Subtract from each row its mean over the frames (the pattern that
         repeats every frame; see :func:`visualmic.core.rolling.remove_fixed_pattern`).
+    axes : {"x", "xy"}, default "x"
+        ``"x"``: motion along the rows only.  ``"xy"``: both components per
+        row, using the reference's vertical gradient (see
+        :class:`visualmic.core.rolling.RowMotion`), projected on
+        ``direction``; for surfaces that move vertically or diagonally.
+    direction : float, optional
+        With ``axes="xy"``: direction of the motion in degrees (0 = right,
+        90 = down); default: the principal direction of the measured motion.
     progress : callable, optional
         ``progress(done, total)`` over both passes (``total`` = twice the
         frame count, None when unknown).
@@ -267,14 +296,18 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     row_rate = 1.0 / delay
     per = rs.samples_per_frame(reader.fps, delay)
 
-    d, rm, noise_var = _row_signals(reader, reference=reference, chunk_size=chunk_size,
-                                    progress=progress, min_info=min_info)
+    if axes not in ("x", "xy"):
+        raise ParameterError(f"axes={axes!r} is unknown; choose 'x' or 'xy'")
+    if direction is not None and axes != "xy":
+        raise ParameterError("direction applies with axes='xy' only (2-D per-row motion)")
+    d, rm, sigma2 = _row_signals(reader, reference=reference, chunk_size=chunk_size,
+                                 progress=progress, min_info=min_info, axes=axes)
     t1 = time.perf_counter()
-    n_frames, h = d.shape
+    n_frames, h = d.shape[:2]
     if n_frames < 2:
         raise ParameterError(f"the range holds {n_frames} frame; give at least 2")
-    if fixed_pattern:
-        d = rs.remove_fixed_pattern(d, rm.valid)
+    d, u, angle = _project(d, rm, direction=direction, fixed_pattern=fixed_pattern)
+    noise_var = rm.noise_var(sigma2, u)
     rows = y0 + np.arange(h)
     x, known = rs.place_samples(d, rm.valid, rows=rows, fps=reader.fps, delay=delay)
     if known.sum() < 2:
@@ -290,7 +323,8 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
               "end": reader.end, "reference": int(reference), "gaps": gaps,
               "order": p if gaps == "ar" else None, "highpass": highpass, "denoise": denoise,
               "output_rate": output_rate, "chunk_size": int(chunk_size),
-              "min_info": float(min_info), "fixed_pattern": bool(fixed_pattern)}
+              "min_info": float(min_info), "fixed_pattern": bool(fixed_pattern),
+              "axes": axes, "direction_deg": angle}
     return RollingRecovery(
         audio=audio, rate=rate, row_rate=row_rate, motion=motion, known=known, row_motion=d,
         valid_rows=rm.valid, row_noise_var=noise_var, fps=reader.fps, line_delay=delay,
@@ -338,7 +372,7 @@ class Calibration:
 def calibrate_rolling(source, tone_hz: float, *, fps: float | None = None,
                       sensor_rows: int | None = None, start: int = 0, end: int | None = None,
                       roi=None, reference: int = 64, bounds=(0.05, 1.0), chunk_size: int = 64,
-                      progress: ProgressCallback | None = None) -> Calibration:
+                      axes: str = "x", progress: ProgressCallback | None = None) -> Calibration:
     """Estimate a camera's readout from a video of a surface vibrating with a known tone.
 
     Film a textured surface (e.g. a paper sheet near a loudspeaker) while a
@@ -357,6 +391,8 @@ def calibrate_rolling(source, tone_hz: float, *, fps: float | None = None,
         As :func:`recover_rolling`.
     bounds : tuple of float, default (0.05, 1.0)
         Readouts searched.
+    axes : {"x", "xy"}, default "x"
+        As :func:`recover_rolling` (``"xy"`` uses the principal direction).
 
     Returns
     -------
@@ -370,6 +406,8 @@ def calibrate_rolling(source, tone_hz: float, *, fps: float | None = None,
         Unreadable video or no texture.
     """
     tone = finite_number("tone_hz", tone_hz, minimum=0, strict=True)
+    if axes not in ("x", "xy"):
+        raise ParameterError(f"axes={axes!r} is unknown; choose 'x' or 'xy'")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*frame rate.*", category=VisualMicWarning)
         reader, y0 = _open(source, fps=fps, start=start, end=end, roi=roi)
@@ -380,8 +418,8 @@ def calibrate_rolling(source, tone_hz: float, *, fps: float | None = None,
     if tone * 1.0 / (reader.fps * rows_full) >= 0.5 / max(bounds[1], 1e-9):
         raise ParameterError(f"tone_hz={tone_hz!r} is above half the row rate; use a lower tone")
     d, rm, _ = _row_signals(reader, reference=reference, chunk_size=chunk_size,
-                            progress=progress, min_info=0.05)
-    d = rs.remove_fixed_pattern(d, rm.valid)
+                            progress=progress, min_info=0.05, axes=axes)
+    d, _, _ = _project(d, rm, direction=None, fixed_pattern=True)
     fit = rs.estimate_readout(d, rm.valid, rows=y0 + np.arange(d.shape[1]), n_rows=rows_full,
                               fps=reader.fps, tone_hz=tone, bounds=bounds)
     if fit.explained < 0.2:

@@ -170,12 +170,12 @@ def _row_truth(sound, *, per: float, rows: int, fps: float, amp: float, rate: fl
 
 
 def _row_crb(tex: np.ndarray, window, theta: float, sigma: float) -> float:
-    """Median over rows of the Cramér–Rao bound σ² / Σ_x (∂I/∂x · cos θ)² (px²)."""
+    """Median over rows of the Cramér–Rao bound σ² / Σ_x (u · ∇I)² (px²) of one row sample."""
     top, left, h, w = window
-    gx, _ = periodic_gradients(tex)
-    gx = gx[top:top + h, left:left + w]
-    ux = unit_vector(theta)[0]
-    info = (ux * ux) * np.sum(gx * gx, axis=1)
+    gx, gy = periodic_gradients(tex)
+    ux, uy = unit_vector(theta)
+    gu = (ux * gx + uy * gy)[top:top + h, left:left + w]
+    info = np.sum(gu * gu, axis=1)
     row_var = np.where(info > 0, sigma ** 2 / np.maximum(info, 1e-300), np.inf)
     return float(np.median(row_var))
 
@@ -206,7 +206,7 @@ def synthesize_rolling(path, *, readout: float, audio="melody", fps: float = 60.
     SynthResult
         ``motion`` and ``truth`` are on the row-rate grid (not per frame);
         ``crb_var`` is the median per-row Cramér–Rao bound (px²) of the
-        horizontal component, and ``crb_snr_db`` the SNR it allows in
+        displacement along ``direction`` (known direction), and ``crb_snr_db`` the SNR it allows in
         100–4000 Hz on a gap-free row grid.  ``params`` holds ``readout``,
         ``line_delay_s``, ``row_rate`` and ``samples_per_frame``.
     """
