@@ -181,6 +181,38 @@ def test_row_motion_recovers_per_row_shifts(rng):
     assert np.corrcoef(est[1:].ravel(), d[1:].ravel())[0, 1] > 0.999
 
 
+def test_row_motion_xy_recovers_both_components(rng):
+    tex = make_texture((96, 160), seed=6)
+    d = 0.1 * rng.standard_normal((5, 48))
+    d[0] = 0.0
+    frames = next(render_rolling_frames(tex, d, size=(48, 120), noise_sigma=0, bit_depth=16,
+                                        direction=90.0))  # vertical motion only
+    ref = frames[0].astype(float)
+    horizontal = rs.RowMotion(ref)(frames)
+    both = rs.RowMotion(ref, axes="xy")(frames)
+    inner = slice(8, -8)  # the full-length vertical differentiator fits
+    assert np.abs(both[1:, inner, 1] - d[1:, inner]).max() < 0.02  # dy (linearisation error)
+    assert np.abs(both[1:, inner, 0]).max() < 0.01  # dx = 0
+    # Near the edges shorter differences are used; the first and last rows are invalid.
+    edge = slice(1, -1)
+    assert np.corrcoef(both[1:, edge, 1].ravel(), d[1:, edge].ravel())[0, 1] > 0.99
+    # The horizontal estimator cannot see it: no correlation with the truth.
+    assert abs(np.corrcoef(horizontal[1:].ravel(), d[1:].ravel())[0, 1]) < 0.3
+
+
+def test_principal_direction_and_central_difference():
+    t = np.linspace(0, 1, 200)[:, None, None]
+    u = np.array([np.cos(0.5), np.sin(0.5)])
+    d = np.sin(50 * t) * u * np.ones((1, 4, 1))
+    np.testing.assert_allclose(rs.principal_direction(d, np.ones(4, bool)), u, atol=1e-12)
+    np.testing.assert_allclose(rs.principal_direction(-d, np.ones(4, bool)), u, atol=1e-12)
+    x = np.arange(-3.0, 4.0)
+    for m in (1, 2, 3):  # exact on polynomials of degree 2m
+        c = rs.central_difference(m)
+        poly = (x[3 - m:4 + m] + 0.3) ** (2 * m)
+        assert c @ poly == pytest.approx(2 * m * 0.3 ** (2 * m - 1), rel=1e-9)
+
+
 def test_row_motion_flags_rows_without_texture():
     ref = make_texture((40, 64), seed=1)
     ref[10:14] = 128.0
@@ -238,6 +270,19 @@ def test_recover_rolling_tone_far_above_frame_nyquist(tone_video):
                max_lag=5) > 8
 
 
+def test_recover_rolling_vertical_motion_needs_xy(tmp_path):
+    res = synthesize(tmp_path / "v.mkv", audio="tone", fps=60, duration=0.5, amplitude=0.05,
+                     size=(96, 64), noise_sigma=1.0, seed=3, rolling_shutter=0.8, direction=90)
+    band = dict(rate=res.params["row_rate"], band=(100, 3000), max_lag=5)
+    x_only = recover_rolling(res.video_path, readout=0.8)
+    xy = recover_rolling(res.video_path, readout=0.8, axes="xy")
+    assert snr(x_only.motion, res.motion, **band) < 3
+    assert snr(xy.motion, res.motion, **band) > 15
+    assert abs(abs(xy.params["direction_deg"]) - 90) < 3
+    with pytest.raises(ParameterError, match="axes='xy'"):
+        recover_rolling(res.video_path, readout=0.8, direction=90)
+
+
 def test_estimate_readout_known_answer(rng):
     fps, rows, r = 60.0, 200, 0.83
     t = rs.row_times(40, rows, fps=fps, delay=r / (fps * rows))
@@ -283,6 +328,9 @@ def test_cli_recover_and_calibrate(tone_video, tmp_path, capsys):
     (["calibrate-rolling", "{v}", "--tone", "9000"], "half the row rate"),
     (["calibrate-rolling", "{v}", "--tone", "440", "--range", "0.9,0.1"], "LO,HI"),
     (["synth", "-o", "{o2}", "--rolling-shutter", "2"], "(0, 1]"),
+    (["recover", "{v}", "-o", "{o}", "--gaps", "zero"], "need --rolling-shutter"),
+    (["recover", "{v}", "-o", "{o}", "--rolling-shutter", "0.7", "--rolling-direction", "5"],
+     "needs --rolling-axes xy"),
 ])
 def test_cli_bad_values_one_line_exit_2(tone_video, tmp_path, capsys, argv, needle):
     argv = [a.format(v=tone_video.video_path, o=tmp_path / "o.wav", o2=tmp_path / "x.mkv")

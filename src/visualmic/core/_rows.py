@@ -15,7 +15,8 @@ from scipy import ndimage
 from .._errors import ParameterError, VideoError
 from .._validate import finite_number
 
-__all__ = ["ReferenceSampler", "derivative_taps", "RowMotion", "principal_direction", "AXES"]
+__all__ = ["ReferenceSampler", "derivative_taps", "central_difference", "RowMotion",
+           "principal_direction", "AXES"]
 
 #: Motion components :class:`RowMotion` can measure.
 AXES = ("x", "xy")

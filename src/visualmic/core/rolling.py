@@ -35,7 +35,13 @@ from .._errors import ParameterError
 from .._validate import finite_number
 from ._calibration import ReadoutFit, estimate_readout
 from ._gaps import fill_gaps, linear_fill, missing_runs
-from ._rows import ReferenceSampler, RowMotion, derivative_taps, principal_direction
+from ._rows import (
+    ReferenceSampler,
+    RowMotion,
+    central_difference,
+    derivative_taps,
+    principal_direction,
+)
 
 __all__ = [
     "check_readout",
@@ -49,6 +55,7 @@ __all__ = [
     "RowMotion",
     "derivative_taps",
     "principal_direction",
+    "central_difference",
     "remove_fixed_pattern",
     "fill_gaps",
     "linear_fill",
