@@ -157,6 +157,15 @@ def test_derivative_taps_match_ideal_derivative():
         assert abs(np.sum(h * np.exp(1j * w * k)) / (1j * w) - 1) < 5e-3
 
 
+def test_sample_at_interpolates_band_limited_signal():
+    n = np.arange(4000)
+    f = lambda t: np.sin(2 * np.pi * 0.11 * t + 0.2) + 0.3 * np.cos(2 * np.pi * 0.37 * t)  # noqa: E731
+    pos = np.linspace(500.0, 3500.0, 777)
+    assert np.abs(sample_at(f(n), pos) - f(pos)).max() < 1e-4
+    np.testing.assert_allclose(sample_at(f(n), np.array([10.0, 11.0])), f(np.array([10, 11])),
+                               atol=1e-12)
+
+
 def test_rolling_renderer_rows_match_global_renderer(rng):
     tex = make_texture((80, 80), seed=3)
     d = rng.uniform(-0.3, 0.3, size=(2, 32))

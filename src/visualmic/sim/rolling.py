@@ -54,7 +54,8 @@ def sample_at(y, positions, *, half: int = 32) -> np.ndarray:
     positions : np.ndarray [shape=(m,)]
         Fractional sample indices.
     half : int, default 32
-        Taps on each side (error about -80 dB for content below 0.45 · rate).
+        Taps on each side (Kaiser β = 8: error below 1e-4 of full scale for
+        content up to 0.4 · rate, 1.5e-4 at 0.45 · rate).
 
     Returns
     -------
@@ -68,8 +69,9 @@ def sample_at(y, positions, *, half: int = 32) -> np.ndarray:
     k = np.arange(-half + 1, half + 1)
     idx = base[:, None] + k[None, :]
     dist = frac[:, None] - k[None, :]
-    win = np.kaiser(2 * half + 1, 8.0)
-    w = np.sinc(dist) * np.interp(dist, np.arange(-half, half + 1), win)
+    beta = 8.0  # Kaiser window evaluated exactly at the fractional distances
+    arg = np.clip(1.0 - (dist / half) ** 2, 0.0, None)
+    w = np.sinc(dist) * np.i0(beta * np.sqrt(arg)) / np.i0(beta)
     inside = (idx >= 0) & (idx < y.size)
     vals = np.where(inside, y[np.clip(idx, 0, y.size - 1)], 0.0)
     return np.sum(w * vals, axis=1)
