@@ -234,9 +234,11 @@ def test_reference_sampler_spreads_over_stream():
     s = rs.ReferenceSampler(8)
     for i in range(100):
         s.add(np.full((1, 1, 1), float(i)))
-    held = sorted(float(f[0, 0]) for f in s._held)
-    assert len(held) <= 8 and held[0] == 0 and held[-1] >= 64
+    held = s.held_indices()
+    assert s.frames_held == len(held) <= 8 and held[0] == 0 and held[-1] >= 64
     assert np.all(np.diff(held) == s.stride)
+    # The median of the frames held (values = indices) is the median index.
+    assert float(s.reference()[0, 0]) == float(np.median(held))
 
 
 # --------------------------------------------------------------------------- end to end
