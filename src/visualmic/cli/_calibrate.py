@@ -46,8 +46,8 @@ def register(subparsers) -> None:
                    help="rows of the full sensor frame (default: the video's height)")
     p.add_argument("--range", type=_range, default=(0.05, 1.0), metavar="LO,HI",
                    help="readouts searched (default 0.05,1)")
-    p.add_argument("--reference", type=positive_int, default=64, metavar="K",
-                   help="frames in the median reference (default 64)")
+    p.add_argument("--reference", type=positive_int, default=None, metavar="K",
+                   help="frames in the median reference (default 64; fewer for large frames)")
     p.add_argument("--axes", choices=("x", "xy"), default="x",
                    help="x (default): motion along the rows; xy: any direction (uses the "
                    "reference's vertical gradient)")

@@ -22,7 +22,6 @@ _NOT_APPLICABLE = {
     "weighting": "--weighting", "max_lag": "--max-lag", "method": "--method",
     "device": "--device", "dask": "--dask", "workers": "--workers", "enhance": "--enhance",
 }
-_DEFAULT_REFERENCE = 64
 
 
 def readout_type(text: str) -> float:
@@ -109,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if args.truth:
         truth, truth_rate = read_audio(args.truth)
     roi = parse_roi(args.roi) if args.roi else None
-    reference = args.reference if args.reference != DEFAULTS["reference"] else _DEFAULT_REFERENCE
+    reference = args.reference if args.reference != DEFAULTS["reference"] else None
     callback, close = progress_bar(args, "recover")
     try:
         rec = recover_rolling(

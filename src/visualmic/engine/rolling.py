@@ -31,6 +31,9 @@ __all__ = ["RollingRecovery", "recover_rolling", "Calibration", "calibrate_rolli
 #: Ways to fill the unexposed part of each frame period.
 GAP_METHODS = ("ar", "linear", "zero")
 
+#: Memory for the frames of the median reference when ``reference=None``.
+REFERENCE_BYTES = 256 * 2**20
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class RollingRecovery:
@@ -130,9 +133,11 @@ def _open(source, *, fps, start, end, roi):
     return reader, y0
 
 
-def _row_signals(reader, *, reference: int, chunk_size: int, progress, min_info: float,
+def _row_signals(reader, *, reference: int | None, chunk_size: int, progress, min_info: float,
                  axes: str):
     """Two passes over the video: robust reference, then per-row motion ``(T, H[, 2])``."""
+    if reference is None:  # 64 frames, fewer for large frames (about 256 MB at most)
+        reference = int(max(8, min(64, REFERENCE_BYTES // (4 * reader.shape[0] * reader.shape[1]))))
     sampler = rs.ReferenceSampler(reference)
     expected = reader.frame_count_hint or None
 
@@ -198,7 +203,7 @@ def _post(y, row_rate: float, *, highpass, denoise, denoise_options, output_rate
 
 def recover_rolling(source, *, readout: float | None = None, line_delay: float | None = None,
                     fps: float | None = None, sensor_rows: int | None = None,
-                    start: int = 0, end: int | None = None, roi=None, reference: int = 64,
+                    start: int = 0, end: int | None = None, roi=None, reference: int | None = None,
                     gaps: str = "ar", order: int | None = None, highpass: float | None = 20.0,
                     denoise: str = "none", denoise_options: dict | None = None,
                     output_rate: float | None = None, chunk_size: int = 64,
@@ -226,8 +231,9 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
         Frame range ``[start, end)``.
     roi : tuple (x, y, w, h) or str, optional
         Region of interest; its rows keep their sensor timing (row ``y + i``).
-    reference : int, default 64
-        Frames (spread evenly over the range) whose median is the reference.
+    reference : int, optional
+        Frames (spread evenly over the range) whose median is the reference
+        (default 64, fewer for frames above 1 Mpixel: at most 256 MB, at least 8).
     gaps : {"ar", "linear", "zero"}, default "ar"
         How the unexposed instants (and untextured rows) are filled:
         least-squares AR interpolation from both sides, linear interpolation,
@@ -320,7 +326,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     t3 = time.perf_counter()
     params = {"readout": r, "line_delay": delay, "sensor_rows": int(rows_full),
               "roi": None if reader.roi is None else list(reader.roi), "start": reader.start,
-              "end": reader.end, "reference": int(reference), "gaps": gaps,
+              "end": reader.end, "reference": reference, "gaps": gaps,
               "order": p if gaps == "ar" else None, "highpass": highpass, "denoise": denoise,
               "output_rate": output_rate, "chunk_size": int(chunk_size),
               "min_info": float(min_info), "fixed_pattern": bool(fixed_pattern),
@@ -371,7 +377,7 @@ class Calibration:
 
 def calibrate_rolling(source, tone_hz: float, *, fps: float | None = None,
                       sensor_rows: int | None = None, start: int = 0, end: int | None = None,
-                      roi=None, reference: int = 64, bounds=(0.05, 1.0), chunk_size: int = 64,
+                      roi=None, reference: int | None = None, bounds=(0.05, 1.0), chunk_size: int = 64,
                       axes: str = "x", progress: ProgressCallback | None = None) -> Calibration:
     """Estimate a camera's readout from a video of a surface vibrating with a known tone.
 
