@@ -263,6 +263,18 @@ def test_synth_rolling_records_timing(tone_video):
     assert json.loads(tone_video.meta_path.read_text())["rolling_shutter"] is True
 
 
+@pytest.mark.parametrize("kw,needle", [
+    (dict(rolling_shutter=0.0), "readout"),
+    (dict(rolling_shutter=0.8, size=(8, 64)), "at least 16"),
+    (dict(rolling_shutter=0.8, size="big"), "pair"),
+    (dict(rolling_shutter=0.8, seed=-1), "seed"),
+    (dict(rolling_shutter=0.8, duration=0.01), "fewer than 2 frames"),
+])
+def test_synth_rolling_bad_values(tmp_path, kw, needle):
+    with pytest.raises(ParameterError, match=needle):
+        synthesize(tmp_path / "x.mkv", audio="tone", fps=60, **kw)
+
+
 def test_recover_rolling_tone_far_above_frame_nyquist(tone_video):
     rec = recover_rolling(tone_video.video_path, readout=0.7)
     y = rec.audio.astype(float)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from pathlib import Path
 
 import numpy as np
@@ -224,9 +225,14 @@ def synthesize_rolling(path, *, readout: float, audio="melody", fps: float = 60.
     sigma = finite_number("noise_sigma", noise_sigma, minimum=0)
     if isinstance(size, (int, np.integer)):
         size = (int(size), int(size))
-    h, w = (int(v) for v in size)
+    try:
+        h, w = (operator.index(v) for v in size)
+    except (TypeError, ValueError):
+        raise ParameterError(f"size={size!r} must be an integer or a pair (H, W)") from None
     if min(h, w) < 16:
         raise ParameterError(f"size={size!r} must be at least 16 px each way")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed={seed!r} must be a non-negative integer")
     if texture not in TEXTURES:
         raise ParameterError(f"texture={texture!r} is unknown; choose one of {', '.join(TEXTURES)}")
     if bit_depth not in (8, 16):
