@@ -49,9 +49,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="rolling shutter given by the time between two rows instead")
     g.add_argument("--sensor-rows", type=positive_float, default=None, metavar="N",
                    help="rows of the full sensor frame (default: the video's height)")
-    g.add_argument("--gaps", choices=("ar", "linear", "zero"), default=None,
-                   help="fill the unexposed part of each frame period by AR interpolation "
-                   "(default ar), linearly, or with zeros")
+    g.add_argument("--gaps", choices=("map", "ar", "linear", "zero"), default=None,
+                   help="fill the unexposed part of each frame period: map (default: an AR "
+                   "model fills the gaps and denoises the rows by their noise), ar (AR "
+                   "interpolation only), linear, or zero")
     g.add_argument("--rolling-axes", choices=("x", "xy"), default=None,
                    help="x (default): motion along the rows; xy: both components per row "
                    "(with the reference's vertical gradient), for vertical or diagonal motion")
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             args.video, readout=args.rolling_shutter, line_delay=args.line_delay, fps=args.fps,
             sensor_rows=None if args.sensor_rows is None else int(args.sensor_rows),
             start=args.start, end=args.end, roi=roi, reference=reference,
-            gaps=args.gaps or "ar", axes=args.rolling_axes or "x",
+            gaps=args.gaps or "map", axes=args.rolling_axes or "x",
             direction=args.rolling_direction,
             highpass=args.highpass or None, denoise=args.denoise,
             denoise_options={

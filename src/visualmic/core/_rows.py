@@ -15,8 +15,8 @@ from scipy import ndimage
 from .._errors import ParameterError, VideoError
 from .._validate import finite_number
 
-__all__ = ["ReferenceSampler", "derivative_taps", "central_difference", "RowMotion",
-           "principal_direction", "AXES"]
+__all__ = ["ReferenceSampler", "derivative_taps", "central_difference", "edge_derivative",
+           "RowMotion", "principal_direction", "AXES"]
 
 #: Motion components :class:`RowMotion` can measure.
 AXES = ("x", "xy")
@@ -112,17 +112,21 @@ def central_difference(m: int) -> np.ndarray:
     return np.concatenate((-c[::-1], [0.0], c))
 
 
-def _vertical_derivative(ref: np.ndarray, taps: np.ndarray, half: int) -> np.ndarray:
-    """∂ref/∂y with ``taps`` inside and shorter central differences near the edges."""
-    out = ndimage.correlate1d(ref, taps, axis=0, mode="nearest")
-    h = ref.shape[0]
-    for y in list(range(min(half, h))) + list(range(max(h - half, half), h)):
-        m = min(y, h - 1 - y)
-        if m == 0:
-            out[y] = 0.0
-        else:
-            out[y] = central_difference(m) @ ref[y - m:y + m + 1]
-    return out
+def edge_derivative(ref: np.ndarray, half: int, axis: int) -> np.ndarray:
+    """∂ref along ``axis``: :func:`derivative_taps` inside, shorter central differences near edges.
+
+    Samples within ``half`` of an edge use :func:`central_difference` of the
+    largest order that fits; the first and last samples get 0 (use them not).
+    """
+    taps = derivative_taps(half)
+    out = np.moveaxis(ndimage.correlate1d(ref, taps, axis=axis, mode="nearest"), axis, 0).copy()
+    src = np.moveaxis(ref, axis, 0)
+    n = src.shape[0]
+    for y in sorted(set(range(min(half, n))) | set(range(max(n - half, 0), n))):
+        m = min(y, n - 1 - y)
+        out[y] = 0.0 if m == 0 else np.tensordot(central_difference(min(m, half)),
+                                                 src[y - min(m, half):y + min(m, half) + 1], 1)
+    return np.moveaxis(out, 0, axis)
 
 
 class RowMotion:
@@ -156,8 +160,10 @@ class RowMotion:
     reference : np.ndarray [shape=(H, W)]
         The undisplaced reference (e.g. :meth:`ReferenceSampler.reference`).
     half : int, default 8
-        Half-length of the derivative filter (:func:`derivative_taps`); the
-        ``half`` columns at each side are not used.
+        Half-length of the derivative filter (:func:`derivative_taps`);
+        within ``half`` of the edges shorter central differences are used
+        (:func:`edge_derivative`), and the first and last columns are not
+        used.
     min_info : float, default 0.05
         Rows below this fraction of the median information are invalid.
     axes : {"x", "xy"}, default "x"
@@ -183,21 +189,20 @@ class RowMotion:
         if axes not in AXES:
             raise ParameterError(f"axes={axes!r} is unknown; choose 'x' or 'xy'")
         min_info = finite_number("min_info", min_info, minimum=0)
-        if ref.shape[1] < 2 * half + 4:
+        if ref.shape[1] < 8:
             raise ParameterError(
                 f"frames {ref.shape[1]} px wide are too narrow for per-row motion; "
-                f"give at least {2 * half + 4} columns (a wider --roi)"
+                "give at least 8 columns (a wider --roi)"
             )
-        if axes == "xy" and ref.shape[0] < 2 * half + 4:
+        if axes == "xy" and ref.shape[0] < 8:
             raise ParameterError(f"frames {ref.shape[0]} rows high are too short for axes='xy'; "
-                                 f"give at least {2 * half + 4} rows")
+                                 "give at least 8 rows")
         self.half, self.axes, self.shape = int(half), axes, ref.shape
-        taps = derivative_taps(self.half)
-        grads = [ndimage.correlate1d(ref, taps, axis=1, mode="nearest")[:, half:-half]]
+        grads = [edge_derivative(ref, self.half, axis=1)[:, 1:-1]]
         if axes == "xy":
-            grads.append(_vertical_derivative(ref, taps, self.half)[:, half:-half])
-        self.grads = np.stack(grads, axis=-1)  # (H, W', n)
-        self.ref = ref[:, half:-half].astype(np.float32)
+            grads.append(edge_derivative(ref, self.half, axis=0)[:, 1:-1])
+        self.grads = np.stack(grads, axis=-1)  # (H, W - 2, n)
+        self.ref = ref[:, 1:-1].astype(np.float32)
         self.fisher = np.einsum("yxi,yxj->yij", self.grads, self.grads)
         self.info = np.linalg.eigvalsh(self.fisher)[:, 0]
         med = float(np.median(self.info))
@@ -224,16 +229,30 @@ class RowMotion:
         if block.shape[1:] != self.shape:
             raise ParameterError(f"frames of shape {block.shape[1:]} do not match the "
                                  f"reference {self.shape}")
-        diff = block[:, :, self.half:-self.half] - self.ref
+        diff = block[:, :, 1:-1] - self.ref
         d = np.einsum("tyx,yxi->tyi", diff, self._filt, dtype=np.float64)
         return d[..., 0] if self.axes == "x" else d
 
-    def noise_sigma2(self, frames, d) -> float:
-        """Noise variance of the frames (grey levels²) from the model residuals of a block."""
-        block = np.asarray(frames, dtype=np.float64)[:, :, self.half:-self.half]
-        dd = d[..., None] if self.axes == "x" else d
-        res = block - self.ref + np.einsum("tyi,yxi->tyx", dd, self.grads)
-        return float(np.median(res[:, self.valid].var(axis=(0, 2))))
+    def residual_energy(self, frames, d) -> np.ndarray:
+        """Per frame and row, Σ_x of the squared residual of the linear model (grey levels²).
+
+        ``Σ_x (I − R)² − dᵀ F d`` (the least-squares identity), ``(t, H)``;
+        divided by the number of columns used (``W − 2``) and averaged
+        over frames it estimates the noise variance of the frames.
+        """
+        block = np.asarray(frames, dtype=np.float32)
+        if block.ndim == 2:
+            block = block[None]
+        diff = block[:, :, 1:-1] - self.ref
+        total = np.einsum("tyx,tyx->ty", diff, diff, dtype=np.float64)
+        dd = np.asarray(d, dtype=np.float64)
+        dd = dd[..., None] if self.axes == "x" else dd
+        return total - np.einsum("tyi,yij,tyj->ty", dd, self.fisher, dd)
+
+    @property
+    def columns(self) -> int:
+        """Columns used per row (``W − 2``)."""
+        return self.ref.shape[1]
 
     def noise_var(self, sigma2: float, direction=None) -> np.ndarray:
         """Per-row variance (px²) of the displacement along ``direction`` (unit vector).

@@ -34,7 +34,7 @@ from scipy import ndimage
 from .._errors import ParameterError
 from .._validate import finite_number
 from ._calibration import ReadoutFit, estimate_readout
-from ._gaps import fill_gaps, linear_fill, missing_runs
+from ._gaps import fill_gaps, linear_fill, missing_runs, smooth_fill
 from ._rows import (
     ReferenceSampler,
     RowMotion,
@@ -58,6 +58,7 @@ __all__ = [
     "central_difference",
     "remove_fixed_pattern",
     "fill_gaps",
+    "smooth_fill",
     "linear_fill",
     "missing_runs",
     "estimate_readout",

@@ -29,7 +29,7 @@ from ..io.video import open_video
 __all__ = ["RollingRecovery", "recover_rolling", "Calibration", "calibrate_rolling", "GAP_METHODS"]
 
 #: Ways to fill the unexposed part of each frame period.
-GAP_METHODS = ("ar", "linear", "zero")
+GAP_METHODS = ("map", "ar", "linear", "zero")
 
 #: Memory for the frames of the median reference when ``reference=None``.
 REFERENCE_BYTES = 256 * 2**20
@@ -149,13 +149,15 @@ def _row_signals(reader, *, reference: int | None, chunk_size: int, progress, mi
         sampler.add(block)
     n_first = sampler.seen
     rm = rs.RowMotion(sampler.reference(), min_info=min_info, axes=axes)
-    parts, sigma2 = [], []
+    parts, energy = [], np.zeros(rm.shape[0])
     for block in reader.chunks(chunk_size, progress=hook(n_first) if progress else None):
         d = rm(block)
         parts.append(d)
-        if len(sigma2) < 4:
-            sigma2.append(rm.noise_sigma2(block, d))
-    return np.concatenate(parts, axis=0), rm, float(np.median(sigma2))
+        energy += rm.residual_energy(block, d).sum(axis=0)
+    d = np.concatenate(parts, axis=0)
+    # Noise variance of the frames: median over textured rows of the mean residual power.
+    sigma2 = float(np.median(energy[rm.valid])) / (d.shape[0] * rm.columns)
+    return d, rm, max(sigma2, np.finfo(np.float64).tiny)
 
 
 def _project(d, rm, *, direction, fixed_pattern: bool):
@@ -176,13 +178,16 @@ def _project(d, rm, *, direction, fixed_pattern: bool):
     return d @ u, u, float(np.degrees(np.arctan2(u[1], u[0])))
 
 
-def _fill(x, known, *, gaps: str, order, row_rate: float, per: float):
+def _fill(x, known, *, gaps: str, order, row_rate: float, per: float, noise_var=None):
     """Fill the grid's missing samples; return the signal and the AR order used."""
     gap = int(np.max(np.diff(rs.missing_runs(known), axis=1), initial=1))
     exposed = int(np.max(np.diff(rs.missing_runs(~known), axis=1), initial=1))
     p = int(order) if order is not None else rs.default_ar_order(row_rate, gap, exposed)
     if gaps == "ar":
         return rs.fill_gaps(x, known, order=p, context=int(np.ceil(3 * per))), p
+    if gaps == "map":
+        return rs.smooth_fill(x, known, noise_var, order=p, block=int(np.ceil(per)),
+                              context=int(np.ceil(3 * per))), p
     if gaps == "linear":
         return rs.linear_fill(x, known), p
     return np.where(known, x, 0.0), p
@@ -204,7 +209,7 @@ def _post(y, row_rate: float, *, highpass, denoise, denoise_options, output_rate
 def recover_rolling(source, *, readout: float | None = None, line_delay: float | None = None,
                     fps: float | None = None, sensor_rows: int | None = None,
                     start: int = 0, end: int | None = None, roi=None, reference: int | None = None,
-                    gaps: str = "ar", order: int | None = None, highpass: float | None = 20.0,
+                    gaps: str = "map", order: int | None = None, highpass: float | None = 20.0,
                     denoise: str = "none", denoise_options: dict | None = None,
                     output_rate: float | None = None, chunk_size: int = 64,
                     min_info: float = 0.05, fixed_pattern: bool = True, axes: str = "x",
@@ -234,10 +239,14 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     reference : int, optional
         Frames (spread evenly over the range) whose median is the reference
         (default 64, fewer for frames above 1 Mpixel: at most 256 MB, at least 8).
-    gaps : {"ar", "linear", "zero"}, default "ar"
-        How the unexposed instants (and untextured rows) are filled:
-        least-squares AR interpolation from both sides, linear interpolation,
-        or zeros (the baselines).
+    gaps : {"map", "ar", "linear", "zero"}, default "map"
+        How the unexposed instants (and untextured rows) are filled.
+        ``"map"``: a local AR model of the signal fills the gaps and also
+        denoises the measured samples, each according to its row's noise
+        variance (:func:`visualmic.core.rolling.smooth_fill`); ``"ar"``:
+        least-squares AR interpolation from both sides, measured samples
+        kept as they are (:func:`visualmic.core.rolling.fill_gaps`);
+        ``"linear"`` and ``"zero"``: the baselines.
     order : int, optional
         AR order (default: 5 ms at the row rate, e.g. 96 at 19.2 kHz).
     highpass : float or None, default 20.0
@@ -318,7 +327,11 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     x, known = rs.place_samples(d, rm.valid, rows=rows, fps=reader.fps, delay=delay)
     if known.sum() < 2:
         raise ParameterError("fewer than 2 measured samples; give more frames or rows")
-    motion, p = _fill(x, known, gaps=gaps, order=order, row_rate=row_rate, per=per)
+    var_rows = np.where(rm.valid, noise_var, 1.0)
+    nv, _ = rs.place_samples(np.broadcast_to(var_rows, d.shape), rm.valid, rows=rows,
+                             fps=reader.fps, delay=delay, length=x.size)
+    motion, p = _fill(x, known, gaps=gaps, order=order, row_rate=row_rate, per=per,
+                      noise_var=np.maximum(nv, np.finfo(np.float64).tiny))
     motion = rs.retime(motion, fps=reader.fps, delay=delay)
     t2 = time.perf_counter()
     audio, rate = _post(motion, row_rate, highpass=highpass, denoise=denoise,
@@ -327,7 +340,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     params = {"readout": r, "line_delay": delay, "sensor_rows": int(rows_full),
               "roi": None if reader.roi is None else list(reader.roi), "start": reader.start,
               "end": reader.end, "reference": reference, "gaps": gaps,
-              "order": p if gaps == "ar" else None, "highpass": highpass, "denoise": denoise,
+              "order": p if gaps in ("ar", "map") else None, "highpass": highpass, "denoise": denoise,
               "output_rate": output_rate, "chunk_size": int(chunk_size),
               "min_info": float(min_info), "fixed_pattern": bool(fixed_pattern),
               "axes": axes, "direction_deg": angle}
