@@ -163,20 +163,21 @@ def ar_normal_bands(a, n: int) -> np.ndarray:
     """
     c = np.concatenate(([1.0], -np.asarray(a, dtype=np.float64)))
     p = c.size - 1
-    bands = np.zeros((p + 1, n))
-    for k in range(p + 1):
-        cs = np.concatenate(([0.0], np.cumsum(c[k:] * c[: p + 1 - k])))  # Σ_{m=k}^{k+q-1}
+    k = np.arange(p + 1)[:, None]
+    m = np.arange(p + 1)[None, :]
+    prod = np.where(m >= k, c[m] * c[np.clip(m - k, 0, p)], 0.0)  # c_m c_{m-k}, m >= k
+    cum = np.concatenate((np.zeros((p + 1, 1)), np.cumsum(prod, axis=1)), axis=1)
+    i = np.arange(n)[None, :]
 
-        def span(lo, hi, k=k, cs=cs):
-            lo = np.clip(lo, k, p + 1)
-            hi = np.clip(hi, k - 1, p)
-            return np.where(hi >= lo, cs[np.maximum(hi - k + 1, 0)] - cs[lo - k], 0.0)
+    def span(lo, hi):  # Σ_{m=lo}^{hi} c_m c_{m-k} for every (k, i); 0 when empty
+        lo = np.clip(lo, 0, p + 1)
+        hi = np.clip(hi, -1, p)
+        val = np.take_along_axis(cum, hi + 1, axis=1) - np.take_along_axis(cum, lo, axis=1)
+        return np.where(hi >= lo, val, 0.0)
 
-        i = np.arange(n - k)
-        fwd = span(np.maximum(k, p - i), np.minimum(p, n - 1 - i))
-        bwd = span(np.maximum(k, i + k - (n - p - 1)), np.minimum(i + k, p))
-        bands[k, : n - k] = fwd + bwd
-    return bands
+    fwd = span(np.maximum(k, p - i), np.minimum(p, n - 1 - i))
+    bwd = span(np.maximum(k, i + k - (n - p - 1)), np.minimum(i + k, p))
+    return np.where(i + k < n, fwd + bwd, 0.0)
 
 
 def smooth_fill(x, known, noise_var, *, order: int = 32, block: int, context: int | None = None,

@@ -34,7 +34,7 @@ from scipy import ndimage
 from .._errors import ParameterError
 from .._validate import finite_number
 from ._calibration import ReadoutFit, estimate_readout
-from ._gaps import fill_gaps, linear_fill, missing_runs, smooth_fill
+from ._gaps import ar_normal_bands, fill_gaps, linear_fill, missing_runs, smooth_fill
 from ._rows import (
     ReferenceSampler,
     RowMotion,
@@ -59,6 +59,7 @@ __all__ = [
     "remove_fixed_pattern",
     "fill_gaps",
     "smooth_fill",
+    "ar_normal_bands",
     "linear_fill",
     "missing_runs",
     "estimate_readout",
