@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from visualmic import ParameterError
+from visualmic import ParameterError, VideoError
 from visualmic.cli import main
 from visualmic.core import rolling as rs
 from visualmic.engine.rolling import calibrate_rolling, recover_rolling
@@ -266,6 +266,13 @@ def test_row_motion_flags_rows_without_texture():
     rm = rs.RowMotion(ref)
     assert not rm.valid[10:14].any() and rm.valid[:10].all()
     assert np.all(rm(ref[None])[:, 10:14] == 0)
+
+
+def test_flat_frames_have_no_texture():
+    with pytest.raises(VideoError, match="no texture"):
+        rs.RowMotion(np.full((16, 32), 100.0))
+    with pytest.raises(VideoError, match="no texture"):
+        recover_rolling(np.full((10, 32, 32), 100, np.uint8), fps=60, readout=0.8)
 
 
 def test_reference_sampler_spreads_over_stream():

@@ -206,7 +206,10 @@ class RowMotion:
         self.fisher = np.einsum("yxi,yxj->yij", self.grads, self.grads)
         self.info = np.linalg.eigvalsh(self.fisher)[:, 0]
         med = float(np.median(self.info))
-        self.valid = self.info > max(min_info * med, np.finfo(np.float64).tiny)
+        # Absolute floor: an RMS gradient below 1e-4 of the brightest grey level per
+        # pixel is no texture (float round-off of a flat frame, not signal).
+        floor = self.ref.shape[1] * (1e-4 * max(float(np.abs(ref).max()), 1e-30)) ** 2
+        self.valid = self.info > max(min_info * med, floor)
         if axes == "xy":
             self.valid[0] = self.valid[-1] = False  # no vertical derivative there
         if not self.valid.any():

@@ -427,6 +427,12 @@ def calibrate_rolling(source, tone_hz: float, *, fps: float | None = None,
     tone = finite_number("tone_hz", tone_hz, minimum=0, strict=True)
     if axes not in ("x", "xy"):
         raise ParameterError(f"axes={axes!r} is unknown; choose 'x' or 'xy'")
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ParameterError(f"bounds={bounds!r} must be a pair (lo, hi) of readouts") from None
+    if not 0 < lo < hi <= 1:
+        raise ParameterError(f"bounds={bounds!r} must satisfy 0 < lo < hi <= 1")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*frame rate.*", category=VisualMicWarning)
         reader, y0 = _open(source, fps=fps, start=start, end=end, roi=roi)
@@ -434,7 +440,7 @@ def calibrate_rolling(source, tone_hz: float, *, fps: float | None = None,
     if rows_full < y0 + reader.shape[0]:
         raise ParameterError(f"sensor_rows={sensor_rows!r} must be >= the "
                              f"{y0 + reader.shape[0]} rows the video reaches")
-    if tone * 1.0 / (reader.fps * rows_full) >= 0.5 / max(bounds[1], 1e-9):
+    if tone * hi / (reader.fps * rows_full) >= 0.5:
         raise ParameterError(f"tone_hz={tone_hz!r} is above half the row rate; use a lower tone")
     d, rm, _ = _row_signals(reader, reference=reference, chunk_size=chunk_size,
                             progress=progress, min_info=0.05, axes=axes)
