@@ -123,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
                 "window": args.specsub_window, "hop": args.specsub_hop,
                 "oversubtraction": args.specsub_oversubtraction, "floor": args.specsub_floor,
             },
-            output_rate=args.output_rate, chunk_size=args.chunk_size, progress=callback,
+            output_rate=args.output_rate,
+            chunk_size=None if args.chunk_size == DEFAULTS["chunk_size"] else args.chunk_size,
+            progress=callback,
         )
     finally:
         close()

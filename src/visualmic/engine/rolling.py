@@ -32,7 +32,9 @@ __all__ = ["RollingRecovery", "recover_rolling", "Calibration", "calibrate_rolli
 GAP_METHODS = ("map", "ar", "linear", "zero")
 
 #: Memory for the frames of the median reference when ``reference=None``.
-REFERENCE_BYTES = 256 * 2**20
+REFERENCE_BYTES = 128 * 2**20
+#: Memory for one block of frames when ``chunk_size=None``.
+CHUNK_BYTES = 64 * 2**20
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -133,12 +135,14 @@ def _open(source, *, fps, start, end, roi):
     return reader, y0
 
 
-def _row_signals(reader, *, reference: int | None, chunk_size: int, progress, min_info: float,
+def _row_signals(reader, *, reference: int | None, chunk_size: int | None, progress, min_info: float,
                  axes: str):
     """Two passes over the video: robust reference, then per-row motion ``(T, H[, 2])``."""
     if reference is None:  # 64 frames, fewer for large frames (about 256 MB at most)
         reference = int(max(8, min(64, REFERENCE_BYTES // (4 * reader.shape[0] * reader.shape[1]))))
     sampler = rs.ReferenceSampler(reference)
+    if chunk_size is None:  # 64 frames, fewer for large frames (about 64 MB per block)
+        chunk_size = int(max(1, min(64, CHUNK_BYTES // (4 * reader.shape[0] * reader.shape[1]))))
     expected = reader.frame_count_hint or None
 
     def hook(offset):
@@ -211,7 +215,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
                     start: int = 0, end: int | None = None, roi=None, reference: int | None = None,
                     gaps: str = "map", order: int | None = None, highpass: float | None = 20.0,
                     denoise: str = "none", denoise_options: dict | None = None,
-                    output_rate: float | None = None, chunk_size: int = 64,
+                    output_rate: float | None = None, chunk_size: int | None = None,
                     min_info: float = 0.05, fixed_pattern: bool = True, axes: str = "x",
                     direction: float | None = None,
                     progress: ProgressCallback | None = None) -> RollingRecovery:
@@ -238,7 +242,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
         Region of interest; its rows keep their sensor timing (row ``y + i``).
     reference : int, optional
         Frames (spread evenly over the range) whose median is the reference
-        (default 64, fewer for frames above 1 Mpixel: at most 256 MB, at least 8).
+        (default 64, fewer for frames above 0.5 Mpixel: at most 128 MB, at least 8).
     gaps : {"map", "ar", "linear", "zero"}, default "map"
         How the unexposed instants (and untextured rows) are filled.
         ``"map"``: a local AR model of the signal fills the gaps and also
@@ -256,8 +260,9 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
         :func:`visualmic.denoise.spectral_subtraction`).
     output_rate : float, optional
         Resample the audio to this rate in Hz (e.g. 44100).
-    chunk_size : int, default 64
-        Frames read at a time.
+    chunk_size : int, optional
+        Frames read at a time (default 64, fewer for frames above 0.25
+        Mpixel: about 64 MB of float32 frames per block).
     min_info : float, default 0.05
         Rows whose texture information is below this fraction of the median
         are treated as gaps.
@@ -341,7 +346,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
               "roi": None if reader.roi is None else list(reader.roi), "start": reader.start,
               "end": reader.end, "reference": reference, "gaps": gaps,
               "order": p if gaps in ("ar", "map") else None, "highpass": highpass, "denoise": denoise,
-              "output_rate": output_rate, "chunk_size": int(chunk_size),
+              "output_rate": output_rate, "chunk_size": chunk_size,
               "min_info": float(min_info), "fixed_pattern": bool(fixed_pattern),
               "axes": axes, "direction_deg": angle}
     return RollingRecovery(
@@ -390,7 +395,8 @@ class Calibration:
 
 def calibrate_rolling(source, tone_hz: float, *, fps: float | None = None,
                       sensor_rows: int | None = None, start: int = 0, end: int | None = None,
-                      roi=None, reference: int | None = None, bounds=(0.05, 1.0), chunk_size: int = 64,
+                      roi=None, reference: int | None = None, bounds=(0.05, 1.0),
+                      chunk_size: int | None = None,
                       axes: str = "x", progress: ProgressCallback | None = None) -> Calibration:
     """Estimate a camera's readout from a video of a surface vibrating with a known tone.
 
