@@ -30,6 +30,8 @@ _COMMANDS = [
     "_enhancer",
     "_listen",
     "_batch",
+    "_magnify",
+    "_preview",
 ]
 
 
