@@ -147,8 +147,13 @@ class PhaseMagnifier:
                 amp, norm = self._weights[i]
                 filt = ndimage.gaussian_filter(filt * amp[None], (0, self.sigma, self.sigma))
                 filt /= norm[None]
-            turn = np.exp(1j * gain * filt).astype(c.dtype) - 1
-            deltas.append(c * turn)
+            theta = (gain * filt).astype(self.pyr.dtype)
+            turn = np.empty(c.shape, c.dtype)  # exp(i theta) - 1, accurate for small theta
+            half = np.sin(0.5 * theta)
+            turn.real = -2.0 * half * half
+            turn.imag = np.sin(theta)
+            turn *= c
+            deltas.append(turn)
         out = xe + reconstruct(self.pyr, deltas)
         self.frames_done += x.shape[0]
         return out[:, : self.shape[0], : self.shape[1]]
