@@ -145,19 +145,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else default_output(args.video)
     inputs = tuple(x for x in (args.video, args.truth) if x)
     check_output_path(out, inputs=inputs)
-    if args.spectrogram:
-        from ..plot import figure_format
-
-        figure_format(args.spectrogram)  # fail early on a suffix we cannot write
-        check_output_path(args.spectrogram, inputs=inputs + (str(out),))
-    if args.spectrogram_size:
-        from ..plot import parse_size
-
-        parse_size(args.spectrogram_size)
-    if args.report:
-        from ..eval.report import check_report_path
-
-        check_report_path(args.report, inputs=inputs + (str(out),))
+    check_figure_outputs(args, inputs + (str(out),))
     if args.truth:
         truth, truth_rate = read_audio(args.truth)  # fail early on a bad truth file
     roi = parse_roi(args.roi) if args.roi else None
@@ -222,6 +210,21 @@ def run(args: argparse.Namespace) -> int:
                   f"vs truth: SNR {m['snr_db']:.2f} dB, r = {m['pearson']:.3f}")
     sys.stdout.flush()
     return 0
+
+
+def check_figure_outputs(args: argparse.Namespace, inputs: tuple) -> None:
+    """Fail before any work on a spectrogram or report name, or size, that cannot be written."""
+    from .._atomic import check_output_path
+    from ..eval.report import check_report_path
+    from ..plot import figure_format, parse_size
+
+    if args.spectrogram:
+        figure_format(args.spectrogram)
+        check_output_path(args.spectrogram, inputs=inputs)
+    if args.spectrogram_size:
+        parse_size(args.spectrogram_size)
+    if args.report:
+        check_report_path(args.report, inputs=inputs)
 
 
 def warn_low_rate(rate: float) -> str | None:
