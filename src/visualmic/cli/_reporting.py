@@ -48,7 +48,7 @@ def recover_report(args: argparse.Namespace, rec, summary: dict, *, truth=None,
             reader = open_video(args.video, fps=args.fps or 1.0, start=args.start, end=args.end)
             ref = reader.reference(min(args.reference, 8))
         images.append(("Reference frame, input pixels (the box is the ROI)",
-                       preview_figure(ref, roi=rec.params.get("roi"), width=5.0)))
+                       preview_figure(ref, roi=rec.params.get("roi"), width=4.0)))
     except VisualMicError:
         pass  # the report still holds everything else
     write_report(args.report, summary, title="visualmic recover", source=args.video,

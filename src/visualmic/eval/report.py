@@ -75,6 +75,14 @@ footer { margin-top:36px; color:var(--muted); font-size:12px; border-top:1px sol
          padding-top:8px; }
 """
 
+# Readable names of the scores of :func:`visualmic.metrics.evaluate` (others are shown as is).
+_METRIC_LABELS = {
+    "snr_db": "SNR (dB)", "segsnr_db": "segmental SNR (dB)", "pearson": "Pearson r",
+    "stoi": "STOI", "rmse": "RMS error", "mae": "mean absolute error",
+    "lag": "lag (samples)", "scale": "least-squares gain on the recovery", "band": "band (Hz)",
+    "rate": "rate (Hz)", "samples": "samples compared",
+}
+
 # Columns of the band table: (summary key, heading, format).
 _BAND_COLUMNS = (
     ("level", "level", None),
@@ -316,7 +324,8 @@ def _sections(summary: Mapping, *, source, audio, spectrogram, images, sources,
         out.append(("Images", "".join(figures)))
     metrics = summary.get("metrics")
     if metrics:
-        out.append(("Scores against the ground truth", _kv_table(list(metrics.items()))))
+        out.append(("Scores against the ground truth",
+                    _kv_table([(_METRIC_LABELS.get(k, k), v) for k, v in metrics.items()])))
     src_rows = sources if sources is not None else summary.get("sources")
     if src_rows:
         out.append(("Sources", _table(list(src_rows))))
