@@ -222,3 +222,14 @@ def test_magnify_errors(tone_video, tmp_path, capsys):
     assert "LO,HI" in capsys.readouterr().err
     assert main(["magnify", src, "--band", "300,600", "--factor", "0"]) == 2
     assert not any(p.suffix == ".mkv" for p in tmp_path.iterdir())
+
+
+def test_too_much_magnification_is_reported(tone_video, tmp_path):
+    syn, _ = tone_video
+    with pytest.warns(visualmic.VisualMicWarning, match="exceeds pi/2"):
+        res = magnify(syn.video_path, tmp_path / "x.mkv", band=(300, 650), factor=400, end=300)
+    assert any("exceeds pi/2" in w for w in res.warnings)
+    mag = PhaseMagnifier(open_video(syn.video_path).reference(), fps=FPS, band=(300, 650),
+                         factor=10)
+    mag(open_video(syn.video_path, end=300).read())
+    assert mag.overflow < 0.01

@@ -68,6 +68,13 @@ class PhaseMagnifier:
     dtype : {np.float32, np.float64}, optional
         Working precision (default float32).
 
+    Attributes
+    ----------
+    overflow : float
+        Largest share, over bands and chunks so far, of a band's structure
+        (reference amplitude² weighted) whose added phase exceeded pi/2: above
+        about 0.01 the magnified motion smears (lower the factor or narrow the band).
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
@@ -100,6 +107,12 @@ class PhaseMagnifier:
                                     dtype=dtype)
         ref_bands = self.pyr.forward(self._even(ref[None]).astype(self.pyr.dtype))
         self._ref_conj = [np.conj(b[0]) / np.maximum(np.abs(b[0]), 1e-12) for b in ref_bands]
+        # Amplitude² of the reference, normalised per band: where the image has structure.
+        self._energy = []
+        for b in ref_bands:
+            e = np.abs(b[0]).astype(np.float64) ** 2
+            self._energy.append((e / max(e.sum(), 1e-300)).astype(self.pyr.dtype))
+        self.overflow = 0.0
         self._weights = None
         if self.sigma > 0:
             amps = [np.abs(b[0]).astype(np.float64) for b in ref_bands]
@@ -148,6 +161,8 @@ class PhaseMagnifier:
                 filt = ndimage.gaussian_filter(filt * amp[None], (0, self.sigma, self.sigma))
                 filt /= norm[None]
             theta = (gain * filt).astype(self.pyr.dtype)
+            big = (np.abs(theta) > np.pi / 2).mean(axis=0, dtype=self.pyr.dtype)
+            self.overflow = max(self.overflow, float((big * self._energy[i]).sum()))
             turn = np.empty(c.shape, c.dtype)  # exp(i theta) - 1, accurate for small theta
             half = np.sin(0.5 * theta)
             turn.real = -2.0 * half * half

@@ -245,6 +245,12 @@ def magnify(
                 n = write_video(out, frames(pw), fps=reader.fps, bit_depth=depth)
             finally:
                 pw.close()
+    if mag.overflow > 0.01:
+        msg = (f"the magnified phase exceeds pi/2 in {100 * mag.overflow:.0f} % of the image "
+               f"structure: motion x{factor:g} is too large to magnify cleanly and smears; lower "
+               "--factor or narrow --band")
+        messages.append(msg)
+        warnings.warn(msg, VisualMicWarning, stacklevel=2)
     params = {"band": list(mag.band), "factor": float(factor), "reference": k,
               "scales": mag.pyr.scales, "orientations": mag.pyr.orientations,
               "highpass_bands": bool(highpass_bands), "order": int(order), "sigma": float(sigma),
