@@ -63,8 +63,8 @@ def reconstruct(pyr, coeffs) -> np.ndarray:
     --------
     >>> from visualmic.pyramid import SteerablePyramid
     >>> pyr = SteerablePyramid((32, 32), scales=2, highpass=True, dtype=np.float64)
-    >>> k = np.fft.fftfreq(32)
-    >>> x = np.cos(2 * np.pi * (0.2 * np.arange(32)[None, :] + 0.1 * np.arange(32)[:, None]))
+    >>> n = np.arange(32)
+    >>> x = np.cos(2 * np.pi * (6 * n[None, :] + 3 * n[:, None]) / 32)  # inside the bands
     >>> bool(np.allclose(reconstruct(pyr, pyr.forward(x[None]))[0], x))
     True
     """
