@@ -92,10 +92,10 @@ def reconstruct(pyr, coeffs) -> np.ndarray:
                     f"expects {(n, *shape)}"
                 )
         stack = np.stack([np.asarray(coeffs[i], dtype=pyr.cdtype) for i in ids], axis=1)
-        band_spec = sfft.fft2(stack, axes=(-2, -1), overwrite_x=True)  # (T, K, h, w)
+        band_spec = sfft.fft2(stack, axes=(-2, -1), overwrite_x=True, workers=-1)  # (T, K, h, w)
         acc = np.einsum("tkhw,khw->thw", band_spec, masks.conj())
         spec[:, rows[:, None], cols[None, :]] += acc
-    out = sfft.ifft2(spec, axes=(-2, -1), overwrite_x=True).real
+    out = sfft.ifft2(spec, axes=(-2, -1), overwrite_x=True, workers=-1).real
     out *= 0.5
     return out.astype(pyr.dtype, copy=False)
 
