@@ -559,7 +559,7 @@ def test_audio_rate_rounding_and_errors(tmp_path):
         write_audio(tmp_path / "bad.wav", np.array([0.0, np.nan, 0.0]), 2200)
     with pytest.raises(ParameterError, match="no samples"):
         write_audio(tmp_path / "bad.wav", np.zeros(0), 2200)
-    with pytest.raises(OutputError, match=r"must be a \.wav file"):
+    with pytest.raises(OutputError, match=r"must end in \.wav, \.flac or \.ogg"):
         write_audio(tmp_path / "bad.mp3", np.zeros(10), 2200)
     with pytest.raises(OutputError, match="does not exist"):
         write_audio(tmp_path / "missing" / "a.wav", np.zeros(10), 2200)

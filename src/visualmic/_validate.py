@@ -14,7 +14,7 @@ import numpy as np
 from ._errors import ParameterError
 
 __all__ = ["check_audio", "check_positive", "check_rate", "check_band",
-           "finite_number", "positive_number", "check_choice"]
+           "finite_number", "positive_number", "check_choice", "check_scale", "displacement_units"]
 
 
 def check_audio(y, name: str = "y") -> np.ndarray:
@@ -167,3 +167,64 @@ def check_choice(name: str, value, choices) -> str:
         options = ", ".join(repr(c) for c in choices)
         raise ParameterError(f"{name}={value!r} must be one of {{{options}}}")
     return value
+
+
+# --------------------------------------------------------------------------- units
+
+
+def check_scale(scale, name: str = "scale") -> float | None:
+    """Validate an image scale in millimetres per pixel (``--scale MM_PER_PX``).
+
+    Parameters
+    ----------
+    scale : float or None
+        Size of one pixel on the imaged surface, in mm (e.g. 0.05 for 20 pixels
+        per millimetre); None keeps displacements in pixels.
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    ParameterError
+        If ``scale`` is not a positive finite number.
+
+    Examples
+    --------
+    >>> check_scale(0.05), check_scale(None)
+    (0.05, None)
+    """
+    if scale is None:
+        return None
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not (
+            math.isfinite(float(scale)) and float(scale) > 0):
+        raise ParameterError(
+            f"{name}={scale!r} must be a positive number of millimetres per pixel, e.g. 0.05 "
+            "(20 pixels per mm); measure a known length in the frame to find it"
+        )
+    return float(scale)
+
+
+def displacement_units(scale=None) -> tuple[str, float]:
+    """Unit label and factor for displacement outputs: pixels, or mm with a scale.
+
+    Multiply a displacement in pixels by ``factor`` to express it in ``label``.
+
+    Parameters
+    ----------
+    scale : float or None
+        Millimetres per pixel (validated by :func:`check_scale`).
+
+    Returns
+    -------
+    (str, float)
+        ``("px", 1.0)`` without a scale, ``("mm", scale)`` with one.
+
+    Examples
+    --------
+    >>> displacement_units(None), displacement_units(0.05)
+    (('px', 1.0), ('mm', 0.05))
+    """
+    value = check_scale(scale)
+    return ("px", 1.0) if value is None else ("mm", value)

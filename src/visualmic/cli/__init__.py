@@ -32,6 +32,8 @@ _COMMANDS = [
     "_listen",
     "_batch",
     "_calibrate",
+    "_magnify",
+    "_preview",
 ]
 
 

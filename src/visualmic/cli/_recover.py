@@ -31,6 +31,17 @@ MJPEG destroy the sub-pixel motion this relies on. The audio band is limited to
 half the frame rate."""
 
 
+def add_figure_options(g) -> None:
+    """Spectrogram options (``--spectrogram-size``, ``--db-range``, ``--window``)."""
+    g.add_argument("--spectrogram-size", metavar="WxH", default=None,
+                   help="spectrogram size in pixels at 100 per inch, e.g. 1200x500 "
+                   "(default about 520x360 per panel)")
+    g.add_argument("--db-range", type=positive_float, default=80.0, metavar="DB",
+                   help="spectrogram colour range in dB below the peak (default 80)")
+    g.add_argument("--window", type=positive_float, default=None, metavar="SECONDS",
+                   help="spectrogram window length in seconds (default about 0.06)")
+
+
 def register(subparsers) -> None:
     """Add the ``recover`` sub-command."""
     from ..engine.recover import DEFAULTS
@@ -40,7 +51,8 @@ def register(subparsers) -> None:
     p.add_argument("video", metavar="VIDEO", help="video file, camera file (.cih/.cihx/.mraw, "
                    ".cine, multi-page .tif), folder of frames, or .npy array")
     p.add_argument("-o", "--output", metavar="OUT.wav",
-                   help="output WAV (default: <VIDEO stem>.recovered.wav beside the video)")
+                   help="output audio: .wav, .flac or .ogg, by the extension (default: "
+                   "<VIDEO stem>.recovered.wav beside the video)")
     add_source_options(p)
     g = p.add_argument_group("method")
     g.add_argument("--scales", type=positive_int, default=DEFAULTS["scales"], metavar="N",
@@ -90,7 +102,11 @@ def register(subparsers) -> None:
     g.add_argument("--output-rate", type=positive_float, default=None, metavar="HZ",
                    help="resample the WAV to this rate (e.g. 44100; many players refuse 2200 Hz)")
     g.add_argument("--pcm16", action="store_true", help="16-bit PCM WAV instead of float32")
-    g.add_argument("--spectrogram", metavar="PNG", help="also write a spectrogram image")
+    g.add_argument("--spectrogram", metavar="OUT.png", help="also write a spectrogram image: "
+                   "PNG, SVG or PDF by the extension")
+    add_figure_options(g)
+    g.add_argument("--report", metavar="OUT.html", help="also write a self-contained HTML report "
+                   "(parameters, warnings, band table, spectrogram, audio players, timings)")
     g.add_argument("--truth", metavar="WAV", help="ground-truth audio: shown beside the "
                    "spectrogram and scored (SNR, correlation, STOI)")
     g.add_argument("--json", action="store_true",
@@ -117,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else default_output(args.video)
     inputs = tuple(x for x in (args.video, args.truth) if x)
     check_output_path(out, inputs=inputs)
-    if args.spectrogram:
-        check_output_path(args.spectrogram, inputs=inputs + (str(out),))
+    check_figure_outputs(args, inputs + (str(out),))
     if args.truth:
         truth, truth_rate = read_audio(args.truth)  # fail early on a bad truth file
     roi = parse_roi(args.roi) if args.roi else None
@@ -145,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
         close()
     write_audio(out, rec.audio, rec.rate, pcm16=args.pcm16, inputs=inputs)
     summary = rec.summary()
+    low = warn_low_rate(rec.rate)
+    if low:
+        summary["warnings"].append(low)
     summary["output"] = str(out)
     if args.truth:
         from ..eval.metrics import evaluate
@@ -152,15 +170,23 @@ def run(args: argparse.Namespace) -> int:
         summary["metrics"] = evaluate(rec.audio, truth, rate=rec.rate, ref_rate=truth_rate,
                                       band=None, max_lag=3)
     if args.spectrogram:
-        from ..eval.plot import spectrogram_png
+        from ..eval.plot import save_spectrogram
 
         signals = [(rec.audio, rec.rate)]
         titles = ["recovered"]
         if args.truth:
             signals.append((truth, truth_rate))
             titles.append("ground truth")
-        spectrogram_png(args.spectrogram, signals, titles=titles, inputs=inputs)
+        save_spectrogram(args.spectrogram, signals, titles=titles, inputs=inputs,
+                         dynamic_range=args.db_range, size=args.spectrogram_size,
+                         window=args.window)
         summary["spectrogram"] = str(args.spectrogram)
+    if args.report:
+        from ._reporting import recover_report
+
+        recover_report(args, rec, summary, truth=(truth, truth_rate) if args.truth else None,
+                       inputs=inputs + (str(out),))
+        summary["report"] = str(args.report)
     if args.json:
         print_json(summary)
     else:
@@ -175,3 +201,32 @@ def run(args: argparse.Namespace) -> int:
                   f"vs truth: SNR {m['snr_db']:.2f} dB, r = {m['pearson']:.3f}")
     sys.stdout.flush()
     return 0
+
+
+def check_figure_outputs(args: argparse.Namespace, inputs: tuple) -> None:
+    """Fail before any work on a spectrogram or report name, or size, that cannot be written."""
+    from ..eval.plot import figure_format, parse_size
+    from ..eval.report import check_report_path
+    from ..io.atomic import check_output_path
+
+    if args.spectrogram:
+        figure_format(args.spectrogram)
+        check_output_path(args.spectrogram, inputs=inputs)
+    if args.spectrogram_size:
+        parse_size(args.spectrogram_size)
+    if args.report:
+        check_report_path(args.report, inputs=inputs)
+
+
+def warn_low_rate(rate: float) -> str | None:
+    """Warn (one line) when an audio file's rate is below 8 kHz; return the message or None."""
+    if rate >= 8000:
+        return None
+    import warnings
+
+    from .._errors import VisualMicWarning
+
+    msg = (f"the audio is written at {rate:g} Hz (the frame rate: the faithful choice), which "
+           "some players refuse; --output-rate 44100 makes it playable everywhere")
+    warnings.warn(msg, VisualMicWarning, stacklevel=2)
+    return msg

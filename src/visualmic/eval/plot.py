@@ -1,4 +1,4 @@
-"""Spectrogram figures of recovered and ground-truth audio (PNG, matplotlib Agg).
+"""Spectrogram figures of recovered and ground-truth audio (PNG, SVG or PDF; matplotlib Agg).
 
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas,
 never through ``pyplot``: no global figure state, no GUI backend, nothing left
@@ -14,19 +14,32 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import signal as _signal
 
-from .._errors import ParameterError
+from .._errors import OutputError, ParameterError
 from .._validate import check_audio, check_positive, check_rate
 from ..io.atomic import atomic_path
 
-__all__ = ["spectrogram_png"]
+__all__ = ["spectrogram_png", "save_spectrogram", "spectrogram_figure", "figure_bytes",
+           "parse_size", "figure_format", "FIGURE_FORMATS", "DPI"]
+
+#: Output formats of :func:`save_spectrogram`, by file suffix.
+FIGURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+#: Pixels per inch of every figure (sizes are given in pixels).
+DPI = 100
 
 
-def _spectrogram(y: np.ndarray, rate: float):
-    """Power spectrogram in dB re. its own peak: (freqs Hz, times s, dB (n_freq, n_time))."""
+def _spectrogram(y: np.ndarray, rate: float, window: float | None = None):
+    """Power spectrogram in dB re. its own peak: (freqs Hz, times s, dB (n_freq, n_time)).
+
+    ``window`` is the Hann window length in seconds (default ~60 ms).
+    """
     n = y.size
-    # ~60 ms windows (a power of two: 128 samples at 2200 Hz, 2048 at 44.1 kHz) for
-    # a frequency resolution that resolves musical notes, hop 1/8 window.
-    m = 1 << max(3, int(round(math.log2(max(8.0, 0.06 * rate)))))
+    if window is None:
+        # ~60 ms windows (a power of two: 128 samples at 2200 Hz, 2048 at 44.1 kHz) for
+        # a frequency resolution that resolves musical notes, hop 1/8 window.
+        m = 1 << max(3, int(round(math.log2(max(8.0, 0.06 * rate)))))
+    else:
+        m = max(8, int(round(window * rate)))
     m = min(m, n)
     hop = max(1, m // 8)
     f, t, p = _signal.spectrogram(
@@ -44,6 +57,8 @@ def _spectrogram_figure(
     titles: Sequence[str] | None = None,
     max_freq: float | None = None,
     dynamic_range: float = 80.0,
+    size: tuple | None = None,
+    window: float | None = None,
 ):
     """Build (but do not save) the side-by-side spectrogram figure; returns the Figure."""
     from matplotlib.figure import Figure
@@ -87,13 +102,16 @@ def _spectrogram_figure(
     else:
         max_freq = check_positive(max_freq, "max_freq")
     dynamic_range = check_positive(dynamic_range, "dynamic_range")
+    if window is not None:
+        window = check_positive(window, "window")
 
     n = len(checked)
-    fig = Figure(figsize=(4.2 * n + 1.0, 3.6), dpi=100, layout="constrained")
+    figsize = (4.2 * n + 1.0, 3.6) if size is None else tuple(v / DPI for v in parse_size(size))
+    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
     image = None
     for ax, (y, rate), title in zip(axes, checked, titles, strict=True):
-        f, t, db = _spectrogram(y, rate)
+        f, t, db = _spectrogram(y, rate, window)
         keep = f <= max_freq * (1 + 1e-9)
         image = ax.pcolormesh(
             t, f[keep], db[keep], shading="nearest", cmap="magma",
@@ -164,4 +182,144 @@ def spectrogram_png(
     FigureCanvasAgg(fig)
     with atomic_path(path, inputs=inputs) as tmp:
         fig.savefig(tmp, format="png")
+    return os.fspath(path)
+
+
+# --------------------------------------------------------------------------- formats and sizes
+
+
+def parse_size(size) -> tuple[int, int]:
+    """Parse a figure size in pixels: ``"WxH"`` (e.g. ``"1200x500"``) or a pair ``(W, H)``.
+
+    Sizes are pixels at :data:`DPI` = 100 pixels per inch, so ``1200x500`` is a
+    1200×500 PNG and a 12×5 inch SVG or PDF page.
+
+    Raises
+    ------
+    ParameterError
+        If the size is not two integers from 100 to 10000.
+
+    Examples
+    --------
+    >>> parse_size("1200x500")
+    (1200, 500)
+    """
+    try:
+        if isinstance(size, str):
+            w, h = (int(v) for v in size.lower().replace("×", "x").split("x"))
+        else:
+            w, h = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"size={size!r} must be WIDTHxHEIGHT in pixels, e.g. 1200x500"
+        ) from None
+    if not (100 <= w <= 10000 and 100 <= h <= 10000):
+        raise ParameterError(
+            f"size={size!r} must be between 100 and 10000 pixels on each side, e.g. 1200x500"
+        )
+    return w, h
+
+
+def figure_format(path: str | os.PathLike) -> str:
+    """Return the figure format chosen by a path's suffix (``png``, ``svg`` or ``pdf``).
+
+    Raises
+    ------
+    OutputError
+        For any other suffix.
+    """
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix not in FIGURE_FORMATS:
+        raise OutputError(
+            f"cannot write a figure to {os.fspath(path)!r}: the name must end in .png, .svg or "
+            ".pdf"
+        )
+    return FIGURE_FORMATS[suffix]
+
+
+def spectrogram_figure(signals: Sequence, *, titles: Sequence[str] | None = None,
+                       max_freq: float | None = None, dynamic_range: float = 80.0,
+                       size=None, window: float | None = None):
+    """Build the spectrogram figure of :func:`save_spectrogram` without saving it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        With an Agg canvas attached (``figure_bytes`` renders it).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = _spectrogram_figure(signals, titles=titles, max_freq=max_freq,
+                              dynamic_range=dynamic_range, size=size, window=window)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_bytes(fig, fmt: str = "png") -> bytes:
+    """Render a matplotlib figure to bytes in ``fmt`` (``png``, ``svg`` or ``pdf``)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if fmt not in FIGURE_FORMATS.values():
+        raise ParameterError(f"fmt={fmt!r} must be one of {{'png', 'svg', 'pdf'}}")
+    if fig.canvas is None or not hasattr(fig.canvas, "print_figure"):
+        FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    # A fixed date and no creator make SVG/PDF bytes reproducible.
+    metadata = {"Date": None} if fmt == "svg" else ({"CreationDate": None} if fmt == "pdf"
+                                                     else None)
+    fig.savefig(buf, format=fmt, metadata=metadata)
+    return buf.getvalue()
+
+
+def save_spectrogram(
+    path: str | os.PathLike,
+    signals: Sequence,
+    *,
+    titles: Sequence[str] | None = None,
+    max_freq: float | None = None,
+    dynamic_range: float = 80.0,
+    size=None,
+    window: float | None = None,
+    inputs: tuple = (),
+) -> str:
+    """Write spectrograms side by side as PNG, SVG or PDF, chosen by the file's suffix.
+
+    Like :func:`spectrogram_png` (same panels and colour scale), with the
+    format taken from ``path`` and the figure's size and STFT window chosen.
+
+    Parameters
+    ----------
+    path : path-like
+        Output ending in ``.png``, ``.svg`` or ``.pdf``; written atomically.
+    signals, titles, max_freq, inputs
+        As in :func:`spectrogram_png`.
+    dynamic_range : float, default 80
+        Colour scale range in dB below each panel's peak (``--db-range``).
+    size : str or (int, int), optional
+        ``"WxH"`` in pixels at 100 per inch (``--spectrogram-size``); default
+        about 520×360 per panel.
+    window : float, optional
+        Hann window length in seconds (``--window``); default about 60 ms.
+        Longer windows resolve frequency better and time worse.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    OutputError
+        If the suffix is not ``.png``, ``.svg`` or ``.pdf`` or the file cannot be written.
+    ParameterError
+        For bad signals, size, window or range.
+    """
+    fmt = figure_format(path)
+    fig = spectrogram_figure(signals, titles=titles, max_freq=max_freq,
+                             dynamic_range=dynamic_range, size=size, window=window)
+    data = figure_bytes(fig, fmt)
+    with atomic_path(path, inputs=inputs) as tmp:
+        tmp.write_bytes(data)
     return os.fspath(path)

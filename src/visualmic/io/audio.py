@@ -3,7 +3,8 @@
 :func:`read_audio` reads anything libsndfile reads (WAV, FLAC, OGG, MP3, ...)
 through soundfile and falls back to FFmpeg (through PyAV) for other formats,
 such as AAC in M4A or the audio track of a video.  :func:`write_audio` writes
-WAV files, float32 by default or 16-bit PCM, through
+WAV (float32 by default or 16-bit PCM), FLAC (24-bit or 16-bit PCM, lossless)
+or OGG Vorbis (lossy) files, chosen by the file's extension, through
 :func:`visualmic.io.atomic.atomic_path`: a temporary file beside the target is
 renamed over it only when complete, and never over one of the inputs.
 """
@@ -22,9 +23,17 @@ import soundfile as sf
 from .._errors import AudioError, InputFileError, OutputError, ParameterError
 from .atomic import atomic_path
 
-__all__ = ["read_audio", "write_audio"]
+__all__ = ["read_audio", "write_audio", "AUDIO_FORMATS"]
 
 _WAV_SUFFIXES = (".wav", ".wave")
+
+#: Output formats of :func:`write_audio` by file suffix: (libsndfile format, what it stores).
+AUDIO_FORMATS = {
+    ".wav": ("WAV", "32-bit float, or 16-bit PCM with pcm16=True"),
+    ".wave": ("WAV", "32-bit float, or 16-bit PCM with pcm16=True"),
+    ".flac": ("FLAC", "lossless 24-bit PCM, or 16-bit with pcm16=True (FLAC holds no floats)"),
+    ".ogg": ("OGG", "Vorbis: lossy (errors of about 1 % of full scale), for listening only"),
+}
 
 
 def read_audio(path: str | os.PathLike, *, mono: bool = True) -> tuple[np.ndarray, float]:
@@ -131,14 +140,18 @@ def _check_rate(rate) -> int:
 
 def write_audio(path: str | os.PathLike, y: np.ndarray, rate: float, *, pcm16: bool = False,
                 inputs: tuple = ()) -> Path:
-    """Write samples to a WAV file, atomically.
+    """Write samples to a WAV, FLAC or OGG file (by its extension), atomically.
 
     Parameters
     ----------
     path : path-like
-        Output file; must end in ``.wav``.  Written to a temporary file beside
-        it and renamed into place when complete, so a failure never leaves a
-        partial file.
+        Output file ending in ``.wav`` (float32, or 16-bit PCM), ``.flac``
+        (lossless integer PCM: 24-bit, or 16-bit with ``pcm16``; FLAC holds no
+        floats, so samples are clipped to [-1, 1] and rounded, an error below
+        -140 dB at 24 bits) or ``.ogg`` (Vorbis: lossy, a
+        :class:`visualmic.VisualMicWarning` says so; ``pcm16`` does not apply).
+        Written to a temporary file beside it and renamed into place when
+        complete, so a failure never leaves a partial file.
     y : np.ndarray [shape=(n,) or (channels, n)]
         Samples, full scale = 1.  Time is the last axis.
     rate : float
@@ -146,7 +159,8 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, rate: float, *, pcm16: b
         integers: a 2199.8 fps video gives a 2200 Hz file).
     pcm16 : bool, optional
         Write 16-bit PCM (``y`` clipped to [-1, 1], scaled by 32767 and
-        rounded) instead of 32-bit float.  Some players refuse float WAV files.
+        rounded) instead of 32-bit float (WAV) or 24-bit PCM (FLAC).  Some
+        players refuse float WAV files.
     inputs : tuple of path-like, optional
         The user's input files: ``path`` may not be one of them.
 
@@ -161,8 +175,8 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, rate: float, *, pcm16: b
         If ``y`` is empty, not 1-D or 2-D, not real, or holds NaN or infinite
         values, or ``rate`` is not positive.
     OutputError
-        If ``path`` is an input, a folder, not a ``.wav`` name, in a missing or
-        read-only folder, or the write fails.
+        If ``path`` is an input, a folder, not a ``.wav``, ``.flac`` or ``.ogg``
+        name, in a missing or read-only folder, or the write fails.
     """
     data = np.asarray(y)
     if data.dtype.kind not in "uif" or data.ndim not in (1, 2):
@@ -179,9 +193,13 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, rate: float, *, pcm16: b
         )
     rate_hz = _check_rate(rate)
     out = Path(path)
-    if out.suffix.lower() not in _WAV_SUFFIXES:
-        raise OutputError(f"output {str(out)!r} must be a .wav file; choose a name ending in .wav")
+    suffix = out.suffix.lower()
+    if suffix not in AUDIO_FORMATS:
+        raise OutputError(f"cannot write audio to {str(out)!r}: the name must end in .wav, .flac "
+                          "or .ogg (the extension chooses the format)")
     frames = data.T if data.ndim == 2 else data
+    if suffix not in _WAV_SUFFIXES:
+        return _write_compressed(out, frames, rate_hz, suffix, pcm16=pcm16, inputs=inputs)
     if pcm16:
         samples = np.round(np.clip(frames, -1.0, 1.0) * 32767.0).astype(np.int16)
         subtype = "PCM_16"
@@ -195,6 +213,37 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, rate: float, *, pcm16: b
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise OutputError(
                 f"cannot write {str(out)!r}: {exc}; check the disk and the folder"
+            ) from exc
+    return out
+
+
+def _write_compressed(out: Path, frames: np.ndarray, rate_hz: int, suffix: str, *,
+                      pcm16: bool, inputs: tuple) -> Path:
+    """Write FLAC (integer PCM) or OGG Vorbis (lossy) through soundfile, atomically."""
+    import warnings
+
+    from .._errors import VisualMicWarning
+
+    clipped = np.clip(frames.astype(np.float64), -1.0, 1.0)
+    if suffix == ".flac":
+        fmt, subtype = "FLAC", ("PCM_16" if pcm16 else "PCM_24")
+        if pcm16:
+            samples = np.round(clipped * 32767.0).astype(np.int16)
+        else:  # int32 container, 24 significant bits: libsndfile keeps the top 24
+            samples = (np.round(clipped * 8388607.0).astype(np.int32) << 8)
+        if rate_hz > 655350:
+            raise OutputError(f"FLAC cannot store a rate of {rate_hz} Hz; write a .wav file")
+    else:
+        fmt, subtype = "OGG", "VORBIS"
+        samples = clipped.astype(np.float32)
+        warnings.warn(f"{out.name}: OGG Vorbis is lossy; write .wav or .flac to keep the exact "
+                      "samples", VisualMicWarning, stacklevel=3)
+    with atomic_path(out, inputs=inputs) as tmp:
+        try:
+            sf.write(str(tmp), samples, rate_hz, subtype=subtype, format=fmt)
+        except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            raise OutputError(
+                f"cannot write {str(out)!r} as {fmt}: {exc}; write a .wav file instead"
             ) from exc
     return out
 

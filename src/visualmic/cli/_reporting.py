@@ -1,0 +1,55 @@
+"""Assemble the HTML report of ``visualmic recover --report`` from a finished run."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+__all__ = ["recover_report"]
+
+
+def recover_report(args: argparse.Namespace, rec, summary: dict, *, truth=None,
+                   inputs: tuple = ()) -> None:
+    """Write ``args.report``: players, spectrogram, reference frame, tables, timings.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The ``recover`` arguments (``report``, ``video``, ``roi``, ``start``, ``end``, ``fps``,
+        ``reference``, ``db_range``, ``spectrogram_size``, ``window``).
+    rec : visualmic.Recovery
+        The finished run.
+    summary : dict
+        ``rec.summary()`` with the command's additions (output, metrics).
+    truth : (np.ndarray, float), optional
+        Ground-truth samples and rate, shown and played beside the recovery.
+    inputs : tuple of path-like
+        Files the report may not overwrite.
+    """
+    from .._errors import VisualMicError
+    from ..eval.plot import spectrogram_figure
+    from ..eval.preview import preview_figure
+    from ..eval.report import write_report
+    from ..io.video import open_video
+
+    label = "recovered (enhanced)" if rec.params.get("enhance") else "recovered"
+    audio = [(label, rec.audio, rec.rate)]
+    signals, titles = [(rec.audio, rec.rate)], [label]
+    if truth is not None:
+        audio.append(("ground truth", truth[0], truth[1]))
+        signals.append(truth)
+        titles.append("ground truth")
+    spec = spectrogram_figure(signals, titles=titles, dynamic_range=args.db_range,
+                              size=args.spectrogram_size, window=args.window)
+    images = []
+    try:  # the frame the motion was measured against, with the ROI outlined
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # already reported by the run
+            reader = open_video(args.video, fps=args.fps or 1.0, start=args.start, end=args.end)
+            ref = reader.reference(min(args.reference, 8))
+        images.append(("Reference frame, input pixels (the box is the ROI)",
+                       preview_figure(ref, roi=rec.params.get("roi"), width=4.0)))
+    except VisualMicError:
+        pass  # the report still holds everything else
+    write_report(args.report, summary, title="visualmic recover", source=args.video,
+                 audio=audio, spectrogram=spec, images=images, inputs=inputs)
