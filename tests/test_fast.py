@@ -10,14 +10,13 @@ import scipy.fft as sfft
 
 import visualmic
 from visualmic import ParameterError, VisualMicWarning
-from visualmic.core.combine import combine_bands
-from visualmic.core.combine import combine_long
+from visualmic.core.combine import combine_bands, combine_long
 from visualmic.core.linear import AutoMotion, FastMotion
+from visualmic.core.motion import PhaseMotion
+from visualmic.core.pyramid import SteerablePyramid
 from visualmic.engine.chain import build_estimator as motion_estimator
 from visualmic.engine.threads import prefetch
 from visualmic.eval.metrics import snr
-from visualmic.core.motion import PhaseMotion
-from visualmic.core.pyramid import SteerablePyramid
 from visualmic.sim.synthesize import make_audio, make_texture, render_frames
 
 FPS = 2200.0

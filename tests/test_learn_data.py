@@ -21,7 +21,8 @@ from visualmic.learn.data import (
     match_video_dir,
     split_indices,
 )
-from visualmic.sim.synthesize import make_texture, render_frames, write_video
+from visualmic.sim.render import render_frames, write_video
+from visualmic.sim.textures import make_texture
 
 FPS = 2200.0
 F0 = 300.0  # Hz: 7.33 frames per period at 2200 fps

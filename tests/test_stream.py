@@ -13,8 +13,8 @@ import soundfile as sf
 import visualmic
 from visualmic import ParameterError, VisualMicWarning
 from visualmic.cli import main
-from visualmic.eval.metrics import pearson, snr
 from visualmic.engine.stream import Listener, listen
+from visualmic.eval.metrics import pearson, snr
 from visualmic.io.live import WavStream, raw_frames
 from visualmic.sim.synthesize import make_audio, make_texture, render_frames
 

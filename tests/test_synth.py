@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 
 from visualmic._errors import AudioError, InputFileError, OutputError, ParameterError
-from visualmic.sim.bounds import frame_gradients, translation_crb
 from visualmic.cli import main
+from visualmic.sim.bounds import frame_gradients, translation_crb
 from visualmic.sim.synthesize import (
     AUDIO_KINDS,
     PHOTO_TEXTURES,

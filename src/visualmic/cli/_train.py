@@ -93,6 +93,12 @@ def _set_threads(value) -> int:
 
 def register(subparsers) -> None:
     """Add ``train``, ``evaluate-model`` and ``generate``."""
+    _register_train(subparsers)
+    _register_evaluate(subparsers)
+    _register_generate(subparsers)
+
+
+def _register_train(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a frame-pair model (siamese, resnet, fpn)",
                               description=TRAIN_DESCRIPTION, epilog=EXAMPLES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,6 +148,8 @@ def register(subparsers) -> None:
     add_common(p)
     p.set_defaults(func=run_train)
 
+
+def _register_evaluate(subparsers) -> None:
     e = subparsers.add_parser("evaluate-model", help="score a trained model on a dataset",
                               description="RMSE, MAE and Pearson r of a trained model's "
                               "predictions on a dataset, beside predicting zero everywhere.")
@@ -155,6 +163,8 @@ def register(subparsers) -> None:
     add_common(e)
     e.set_defaults(func=run_evaluate)
 
+
+def _register_generate(subparsers) -> None:
     g = subparsers.add_parser(
         "generate", help="generate audio from a video with a trained model",
         description="Run a trained model over every frame pair of a video (streamed, "
@@ -204,11 +214,11 @@ def _fmt(m: dict | None) -> str:
 def run_train(args: argparse.Namespace) -> int:
     """Train and save the best checkpoint."""
     _learn_import()
-    from ..learn.train import TrainConfig, train_model
+    from ..learn.train import ModelTrainConfig, train_model
 
     threads = _set_threads(args.threads)
 
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+    cfg = ModelTrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, step_size=args.step_size,
                       gamma=args.gamma, weight_decay=args.weight_decay, val_split=args.val_split,
                       gap=args.gap, kfold=args.kfold, augment=args.augment, seed=args.seed,
