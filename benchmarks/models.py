@@ -41,7 +41,7 @@ import torch
 
 from visualmic.learn.data import PairConfig, SyntheticSpec, build_dataset, synthetic_sources
 from visualmic.learn.generate import generate
-from visualmic.learn.train import TrainConfig, train_model
+from visualmic.learn.train import ModelTrainConfig, train_model
 from visualmic.metrics import evaluate
 from visualmic.synth import TEXTURES, synthesize
 
@@ -133,7 +133,7 @@ def main() -> None:
         ds = dataset(out, args.videos, args.duration, size, every, args.seed)
         t_data = time.perf_counter() - t0
         epochs = args.resnet_epochs if name == "resnet" else args.epochs
-        cfg = TrainConfig(epochs=epochs, device=args.device, seed=args.seed)
+        cfg = ModelTrainConfig(epochs=epochs, device=args.device, seed=args.seed)
         ckpt = out / f"{spec.replace(':', '-')}.pt"
         res = train_model(ds.root, model=name, model_config=mcfg, config=cfg, save_path=ckpt,
                           on_epoch=lambda r, n=spec: print(

@@ -30,8 +30,8 @@ from visualmic.learn.enhance_train import (  # noqa: E402
     TRAINING_TEXTURES,
     TRAINING_VOICES,
     VALIDATION_TEXTURES,
+    EnhancerTrainConfig,
     ExampleSampler,
-    TrainConfig,
     band_si_sdr,
     clean_sound,
     random_music,
@@ -259,7 +259,7 @@ def test_clean_sound_kinds(kind):
 
 
 def test_sampler_mixes_at_the_requested_snr(rng):
-    cfg = TrainConfig(batch_size=6, segment=0.5, clip_seconds=1.0, render_seconds=1.0,
+    cfg = EnhancerTrainConfig(batch_size=6, segment=0.5, clip_seconds=1.0, render_seconds=1.0,
                       snr_db=(10.0, 10.0), snr_db_wide=(10.0, 10.0))
     clips = rng.standard_normal((5, 2200)).astype(np.float32)
     noises = [rng.standard_normal(2200).astype(np.float32) for _ in range(3)]
@@ -276,18 +276,18 @@ def test_sampler_mixes_at_the_requested_snr(rng):
 
 def test_train_config_validation():
     with pytest.raises(ParameterError, match="steps"):
-        TrainConfig(steps=0)
+        EnhancerTrainConfig(steps=0)
     with pytest.raises(ParameterError, match="segment"):
-        TrainConfig(segment=5.0)
+        EnhancerTrainConfig(segment=5.0)
     with pytest.raises(ParameterError, match="seed"):
-        TrainConfig(seed=-1)
+        EnhancerTrainConfig(seed=-1)
 
 
 # --------------------------------------------------------------------------- training
 
 
 def test_short_training_run_improves_validation_loss(tmp_path):
-    cfg = TrainConfig(steps=30, batch_size=4, segment=0.5, learning_rate=5e-3, warmup=3,
+    cfg = EnhancerTrainConfig(steps=30, batch_size=4, segment=0.5, learning_rate=5e-3, warmup=3,
                       val_every=15, n_speech=0, n_music=6, n_other=2, clip_seconds=1.0,
                       n_renders=2, render_seconds=1.0, render_sizes=(32, 32), n_val=2,
                       val_seconds=1.0, val_sizes=(32, 32), seed=3)

@@ -22,7 +22,7 @@ from visualmic.learn.data import (  # noqa: E402
 )
 from visualmic.learn.generate import evaluate_model, generate, select_tiles  # noqa: E402
 from visualmic.learn.train import (  # noqa: E402
-    TrainConfig,
+    ModelTrainConfig,
     Trainer,
     load_checkpoint,
     regression_metrics,
@@ -65,7 +65,7 @@ def test_trainer_learns_and_calls_back(clips):
     events = []
     net = build_model("siamese", dict(TINY, input_size=16))
     trainer = Trainer(net, PairDataset(ds, idx, norm, augment=True), PairDataset(ds, idx, norm),
-                      TrainConfig(epochs=4, batch_size=32, learning_rate=3e-3),
+                      ModelTrainConfig(epochs=4, batch_size=32, learning_rate=3e-3),
                       callbacks=[lambda ev, tr: events.append(ev)])
     hist = trainer.fit()
     assert [h["epoch"] for h in hist] == list(range(1, 5))
@@ -78,7 +78,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(clips, tmp_path):
     _, ds = clips
     path = tmp_path / "m.pt"
     res = train_model(ds.root, model="siamese", model_config=TINY, save_path=path,
-                      config=TrainConfig(epochs=2, batch_size=16, gap=8))
+                      config=ModelTrainConfig(epochs=2, batch_size=16, gap=8))
     assert path.is_file() and (tmp_path / "m.last.pt").is_file()
     summary = json.loads((tmp_path / "m.json").read_text())
     assert summary["best_epoch"] == res.best_epoch and len(summary["history"]) == 2
@@ -93,9 +93,9 @@ def test_checkpoint_round_trip_gives_identical_predictions(clips, tmp_path):
 
 def test_resume_continues_exactly(clips, tmp_path):
     _, ds = clips
-    cfg = TrainConfig(epochs=2, batch_size=16, gap=8, seed=3)
+    cfg = ModelTrainConfig(epochs=2, batch_size=16, gap=8, seed=3)
     full = train_model(ds.root, model_config=TINY, config=cfg, save_path=tmp_path / "a.pt")
-    train_model(ds.root, model_config=TINY, config=TrainConfig(epochs=1, batch_size=16, gap=8,
+    train_model(ds.root, model_config=TINY, config=ModelTrainConfig(epochs=1, batch_size=16, gap=8,
                                                                seed=3),
                 save_path=tmp_path / "b.pt")
     resumed = train_model(ds.root, model_config=TINY, config=cfg, save_path=tmp_path / "b.pt",
@@ -111,7 +111,7 @@ def test_resume_continues_exactly(clips, tmp_path):
 def test_kfold_trains_one_model_per_fold(clips, tmp_path):
     _, ds = clips
     res = train_model(ds.root, model_config=TINY, save_path=tmp_path / "k.pt",
-                      config=TrainConfig(epochs=1, batch_size=32, kfold=2, gap=4))
+                      config=ModelTrainConfig(epochs=1, batch_size=32, kfold=2, gap=4))
     assert [f["fold"] for f in res.folds] == [0, 1]
     assert all(f["val"]["n"] > 0 for f in res.folds)
 
@@ -120,7 +120,7 @@ def test_generate_and_evaluate_model(clips, tmp_path):
     res, ds = clips
     path = tmp_path / "m.pt"
     train_model(ds.root, model_config=TINY, save_path=path,
-                config=TrainConfig(epochs=1, batch_size=16, gap=8))
+                config=ModelTrainConfig(epochs=1, batch_size=16, gap=8))
     gen = generate(path, res[0].video_path, tiles="all")
     n = res[0].truth.size
     assert gen.audio.shape == (n,) and gen.rate == 2200.0
@@ -149,7 +149,7 @@ def test_trained_model_recovers_a_held_out_tone(clips, tmp_path):
     _, ds = clips
     path = tmp_path / "m.pt"
     train_model(ds.root, model_config=TINY, save_path=path,
-                config=TrainConfig(epochs=3, batch_size=16, gap=8, seed=0))
+                config=ModelTrainConfig(epochs=3, batch_size=16, gap=8, seed=0))
     hold = synthesize(tmp_path / "hold.mkv", audio="tone", duration=0.12, amplitude=0.15,
                       size=48, texture="grass", noise_sigma=0.5, seed=5, direction=-10.0)
     gen = generate(path, hold.video_path, tiles="all")
@@ -186,7 +186,7 @@ def test_bad_inputs(clips, tmp_path):
     with pytest.raises(ModelError, match="not a visualmic model"):
         load_checkpoint(other)
     with pytest.raises(ParameterError, match="val_split"):
-        TrainConfig(val_split=1.5)
+        ModelTrainConfig(val_split=1.5)
     with pytest.raises(ParameterError, match="backbone"):
         train_model(ds.root, model="siamese", backbone_weights=tmp_path / "w.pth")
 
@@ -242,7 +242,7 @@ def test_adjacent_pairs_train_and_generate(clips, tmp_path):
     path = tmp_path / "adj.pt"
     train_model(ds.root, model="fpn", model_config={"channels": (4, 8, 8), "pyramid_channels": 8,
                                                     "head_channels": 8, "hidden": (8,)},
-                save_path=path, config=TrainConfig(epochs=1, batch_size=64, gap=8))
+                save_path=path, config=ModelTrainConfig(epochs=1, batch_size=64, gap=8))
     gen = generate(path, res[0].video_path, tiles=3, combine="mean", highpass=None)
     assert gen.audio.shape == (res[0].truth.size,) and len(gen.tiles) == 3
     np.testing.assert_allclose(gen.weights, 1 / 3)

@@ -81,12 +81,12 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the data (cached), train, write the checkpoint."""
     from .._atomic import check_output_path
-    from ..learn.enhance_train import TrainConfig, train_enhancer
+    from ..learn.enhance_train import EnhancerTrainConfig, train_enhancer
 
     out = check_output_path(args.output)
     cache = Path(args.cache) if args.cache else _default_cache()
-    cfg = TrainConfig(
-        steps=args.steps or TrainConfig.steps, batch_size=args.batch_size,
+    cfg = EnhancerTrainConfig(
+        steps=args.steps or EnhancerTrainConfig.steps, batch_size=args.batch_size,
         learning_rate=args.learning_rate, segment=args.segment, val_every=args.val_every,
         seed=args.seed, rate=args.fps,
         n_speech=args.speech, n_music=args.music, n_other=args.other, n_renders=args.renders,

@@ -204,11 +204,11 @@ def _fmt(m: dict | None) -> str:
 def run_train(args: argparse.Namespace) -> int:
     """Train and save the best checkpoint."""
     _learn_import()
-    from ..learn.train import TrainConfig, train_model
+    from ..learn.train import ModelTrainConfig, train_model
 
     threads = _set_threads(args.threads)
 
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+    cfg = ModelTrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, step_size=args.step_size,
                       gamma=args.gamma, weight_decay=args.weight_decay, val_split=args.val_split,
                       gap=args.gap, kfold=args.kfold, augment=args.augment, seed=args.seed,

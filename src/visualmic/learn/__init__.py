@@ -43,7 +43,7 @@ _LAZY = {
     "FeaturePyramidNet": "models",
     "build_model": "models",
     "load_backbone_weights": "models",
-    "TrainConfig": "train",
+    "ModelTrainConfig": "train",
     "Trainer": "train",
     "TrainResult": "train",
     "train_model": "train",

@@ -64,6 +64,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import InputFileError, ModelError, ParameterError, VisualMicWarning
+from ._checkpoint import torch_load
 
 __all__ = [
     "EnhancerConfig",
@@ -538,12 +539,8 @@ def read_checkpoint(path) -> dict:
     if not p.is_file():
         raise InputFileError(f"enhancer checkpoint {str(p)!r} not found; check the path "
                              "(or use --enhance without a path for the shipped model)")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt files
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot read enhancer checkpoint {str(p)!r} ({msg}); "
-                         "retrain it with `visualmic train-enhancer`") from None
+    ckpt = torch_load(p, what="enhancer checkpoint",
+                      hint="retrain it with `visualmic train-enhancer`")
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(f"{str(p)!r} is not a visualmic enhancer checkpoint; "
                          "give a file written by `visualmic train-enhancer`")

@@ -22,7 +22,7 @@ import torch
 from .._errors import ParameterError, VisualMicWarning
 from .._progress import ProgressCallback, report
 from .data import CropPlan, PairConfig, PairDataset, PairNormalizer, load_dataset, split_indices
-from .train import TrainConfig, load_checkpoint, regression_metrics
+from .train import ModelTrainConfig, load_checkpoint, regression_metrics
 
 __all__ = ["Generation", "generate", "evaluate_model", "select_tiles"]
 
@@ -319,8 +319,8 @@ def evaluate_model(
     if split == "all":
         idx = np.arange(len(ds))
     else:
-        tc = TrainConfig(**{k: v for k, v in ckpt["train_config"].items()
-                            if k in TrainConfig.__dataclass_fields__})
+        tc = ModelTrainConfig(**{k: v for k, v in ckpt["train_config"].items()
+                            if k in ModelTrainConfig.__dataclass_fields__})
         tr, va = split_indices(ds, val_split=tc.val_split, gap=tc.gap)
         idx = tr if split == "train" else va
     norm = PairNormalizer.from_dict(ckpt["normalisation"])

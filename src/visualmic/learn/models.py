@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import ModelError, ParameterError
+from ._checkpoint import torch_load
 
 __all__ = [
     "SiameseConfig",
@@ -422,11 +423,7 @@ def load_backbone_weights(model: ResNetSiamese, path: str | os.PathLike) -> list
     if not os.path.isfile(p):
         raise InputFileError(f"backbone weights {p!r} not found; give the path of a local "
                              "torchvision resnet50 .pth file")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
-        raise ModelError(f"cannot read backbone weights {p!r} ({type(exc).__name__}); "
-                         "expected a torch state dict (.pth)") from None
+    state = torch_load(p, what="backbone weights", hint="expected a torch state dict (.pth)")
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]

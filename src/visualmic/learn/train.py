@@ -41,11 +41,12 @@ from torch import nn
 from .._atomic import atomic_path, check_output_path
 from .._errors import InputFileError, ModelError, ParameterError
 from .._progress import ProgressCallback, report
+from ._checkpoint import torch_load
 from .data import Dataset, PairDataset, PairNormalizer, load_dataset, split_indices
 from .models import MODELS, build_model, load_backbone_weights
 
 __all__ = [
-    "TrainConfig",
+    "ModelTrainConfig",
     "Trainer",
     "TrainResult",
     "train_model",
@@ -62,7 +63,7 @@ CHECKPOINT_VERSION = 1
 
 
 @dataclass
-class TrainConfig:
+class ModelTrainConfig:
     """Optimisation settings (defaults from the research design).
 
     Attributes
@@ -223,7 +224,7 @@ class Trainer:
     train_set, val_set : dataset
         Objects with ``__len__`` and ``__getitems__(list) -> (x, y)`` (such
         as :class:`visualmic.learn.data.PairDataset`); ``val_set`` may be None.
-    config : TrainConfig
+    config : ModelTrainConfig
         Optimisation settings.
     callbacks : list of callable
         Each is called ``cb(event, trainer)`` with ``event`` in
@@ -236,7 +237,7 @@ class Trainer:
         Per epoch: ``epoch``, ``lr``, ``seconds``, ``train`` and ``val`` metrics.
     """
 
-    def __init__(self, model: nn.Module, train_set, val_set, config: TrainConfig,
+    def __init__(self, model: nn.Module, train_set, val_set, config: ModelTrainConfig,
                  callbacks: list[Callable] | None = None) -> None:
         self.config = config
         self.device = _device(config.device)
@@ -381,11 +382,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str = "cpu") -> tuple[nn
     p = Path(path)
     if not p.is_file():
         raise InputFileError(f"model {str(p)!r} does not exist; train one with 'visualmic train'")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types on corrupt files
-        raise ModelError(f"cannot read model {str(p)!r} ({type(exc).__name__}); the file is "
-                         "corrupt or not a visualmic checkpoint") from None
+    ckpt = torch_load(p, what="model", hint="the file is corrupt or not a visualmic checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(f"{str(p)!r} is not a visualmic model checkpoint; give a file written by "
                          "'visualmic train'")
@@ -445,7 +442,7 @@ def train_model(
     *,
     model: str = "siamese",
     model_config: dict | None = None,
-    config: TrainConfig | None = None,
+    config: ModelTrainConfig | None = None,
     save_path: str | os.PathLike | None = None,
     resume: str | os.PathLike | bool | None = None,
     backbone_weights: str | os.PathLike | None = None,
@@ -463,7 +460,7 @@ def train_model(
     model_config : dict, optional
         Fields of the model's config to change (``input_size`` and
         ``in_channels`` always come from the dataset).
-    config : TrainConfig, optional
+    config : ModelTrainConfig, optional
         Optimisation settings.
     save_path : path-like, optional
         Best checkpoint; the latest epoch also goes to ``<stem>.last.pt``.
@@ -490,7 +487,7 @@ def train_model(
     ModelError
         A corrupt resume checkpoint or a diverging loss.
     """
-    cfg = config or TrainConfig()
+    cfg = config or ModelTrainConfig()
     if model not in MODELS:
         raise ParameterError(f"model {model!r} is unknown; choose one of {', '.join(MODELS)}")
     if backbone_weights is not None and model != "resnet":
@@ -534,7 +531,7 @@ def train_model(
 
 
 def _train_fold(ds: Dataset, fold: int | None, *, n_folds: int, model: str, mcfg: dict,
-                cfg: TrainConfig, save: Path | None, resume, backbone_weights, on_epoch,
+                cfg: ModelTrainConfig, save: Path | None, resume, backbone_weights, on_epoch,
                 progress, counter: dict) -> dict:
     """Train one model (one fold, or the only run); return its best checkpoint and history."""
     tr, va = split_indices(ds, val_split=cfg.val_split, kfold=cfg.kfold, fold=fold or 0,

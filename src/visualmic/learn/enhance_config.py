@@ -1,0 +1,216 @@
+"""Settings of an enhancer training run, and the training/held-out content lists."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._errors import ParameterError
+
+__all__ = ["EnhancerTrainConfig", "TRAINING_TEXTURES", "VALIDATION_TEXTURES", "TRAINING_VOICES",
+           "TRAINING_TEXTS", "RATE", "BAND"]
+
+#: Textures rendered for training (the rest of :data:`visualmic.synth.TEXTURES` is held out).
+TRAINING_TEXTURES = ("noise", "camera", "astronaut", "brick", "grass", "coffee", "chelsea",
+                     "moon", "text")
+#: Textures of the validation videos (never rendered for training; "noise" with other seeds).
+VALIDATION_TEXTURES = ("gravel", "rocket", "coins", "page", "immunohistochemistry", "noise")
+
+# espeak-ng voices for training: base voices and variants that are NOT among the
+# defaults of visualmic.synth (en-us, en-gb, en-gb-scotland, en-gb-x-rp, en-029,
+# en-us+f3, en-us+m3, en-us-nyc), which are kept for validation and benchmarks.
+_TRAIN_BASES = ("en-gb-x-gbclan", "en-gb-x-gbcwmd", "de", "fr-fr", "es", "it", "nl", "pl",
+                "sv", "pt-br", "cs", "fi")
+_TRAIN_VARIANTS = ("", "m1", "m2", "m4", "m5", "m6", "m7", "f1", "f2", "f4", "f5", "klatt",
+                   "klatt2", "klatt4", "Andy", "Annie", "belinda", "david", "linda", "max",
+                   "paul", "robert", "steph", "grandma", "grandpa", "croak", "whisper")
+#: Every training voice ``base+variant``.
+TRAINING_VOICES = tuple(b + (f"+{v}" if v else "") for b in _TRAIN_BASES for v in _TRAIN_VARIANTS)
+
+#: Training sentences (none is among :mod:`visualmic.synth`'s built-in texts).
+TRAINING_TEXTS = (
+    "Bright sunlight fell across the wooden table in the quiet kitchen.",
+    "Please remember to close the window before the storm arrives tonight.",
+    "The orchestra tuned their instruments while the audience found their seats.",
+    "A small boat drifted slowly toward the rocky shore at dawn.",
+    "Numbers like seven, forty two and nine hundred appear in the report.",
+    "Can you hear the difference between a violin and a viola?",
+    "The library closes at six o'clock on weekdays and noon on Sundays.",
+    "Heavy trucks rumbled over the old bridge near the railway station.",
+    "She painted the fence green, then changed her mind and painted it blue.",
+    "Every morning the baker lights the oven long before sunrise.",
+    "Glass vibrates when sound waves strike its surface.",
+    "The committee will meet again next Thursday to discuss the budget.",
+    "Thunder rolled across the valley and the dogs began to bark.",
+    "Fresh bread, ripe cheese and cold water made a perfect lunch.",
+    "Our flight was delayed by three hours because of fog.",
+    "He whispered the password and the heavy door swung open.",
+    "Measure twice and cut once, as the old carpenter always said.",
+    "The children counted the stars until they fell asleep.",
+    "Turn left at the fountain and walk two blocks to the museum.",
+    "Wind turbines spun steadily on the hills above the town.",
+    "A cup of hot tea is the best cure for a rainy afternoon.",
+    "The detective examined the muddy footprints with great care.",
+    "Silver fish darted between the reeds in the clear stream.",
+    "Do not forget to water the tomatoes while I am away.",
+    "The speaker paused, cleared his throat, and began again.",
+    "Seventeen students passed the exam with excellent marks.",
+    "Autumn leaves crunched under our boots on the forest path.",
+    "The clock on the tower struck twelve and the square fell silent.",
+    "Why would anyone leave a piano in the middle of the road?",
+    "Light travels much faster than sound through the air.",
+    "My grandmother kept every letter she ever received.",
+    "The engine coughed twice and then started with a roar.",
+    "Quiet voices drifted from the room at the end of the hall.",
+    "Zebras, giraffes and elephants gathered at the water hole.",
+    "The recipe calls for two eggs, a spoon of sugar and some flour.",
+    "Snow covered the mountains long before the first day of winter.",
+    "A single candle flickered in the draughty hallway.",
+    "Jump over the puddle, not into it, if you want dry socks.",
+    "The market was crowded with people buying fruit and flowers.",
+    "Radio signals bounced off the clouds and reached the distant ship.",
+)
+
+RATE = 2200.0
+BAND = (80.0, 1000.0)
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class EnhancerTrainConfig:
+    """Everything that defines a training run (stored in the checkpoint).
+
+    Attributes
+    ----------
+    steps : int
+        Optimiser steps (the learning rate follows a cosine over them).
+    batch_size : int
+        Examples per step.
+    segment : float
+        Seconds per training example.
+    learning_rate : float
+        Peak learning rate of Adam.
+    warmup : int
+        Linear warm-up steps.
+    grad_clip : float
+        Gradient norm clipping.
+    stft_weight : float
+        Weight of the multi-resolution STFT loss (the SI-SDR term is in dB).
+    val_every : int
+        Steps between validations (and checkpoints).
+    seed : int
+        Seeds data generation, initialisation and sampling.
+    rate : float
+        Sampling rate (Hz) of the data (the video frame rate).
+    n_speech, n_music, n_other : int
+        Clean sounds in the audio bank, per kind.
+    clip_seconds : float
+        Length of each clean sound.
+    n_renders : int
+        Rendered and recovered training videos (noise bank).
+    render_seconds : float
+        Length of each.
+    render_sizes : tuple of int
+        Smallest and largest frame side (px) of the rendered videos.
+    n_val : int
+        Validation videos.
+    val_seconds : float
+        Length of each validation video.
+    val_sizes : tuple of int
+        Frame side range of validation videos.
+    snr_db : tuple of float
+        Main in-band SNR range of training mixtures (dB), drawn 75% of the time.
+    snr_db_wide : tuple of float
+        Wider range drawn the other 25%.
+    threads : int
+        Torch threads during training (1 is fastest on a busy 2-core machine).
+    """
+
+    steps: int = 4000
+    batch_size: int = 16
+    segment: float = 2.0
+    learning_rate: float = 2e-3
+    warmup: int = 150
+    grad_clip: float = 5.0
+    stft_weight: float = 1.0
+    val_every: int = 200
+    seed: int = 0
+    rate: float = RATE
+    n_speech: int = 500
+    n_music: int = 400
+    n_other: int = 100
+    clip_seconds: float = 4.0
+    n_renders: int = 24
+    render_seconds: float = 2.5
+    render_sizes: tuple = (96, 176)
+    n_val: int = 12
+    val_seconds: float = 3.0
+    val_sizes: tuple = (112, 160)
+    snr_db: tuple = (3.0, 33.0)
+    snr_db_wide: tuple = (-8.0, 45.0)
+    threads: int = 1
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "val_every", "n_renders", "n_val", "threads",
+                     "warmup"):
+            v = getattr(self, name)
+            ok = isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+            if not ok or v < (0 if name == "warmup" else 1):
+                raise ParameterError(f"{name}={v!r} must be a positive integer")
+        for name in ("n_speech", "n_music", "n_other"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ParameterError(f"{name}={v!r} must be an integer >= 0")
+        if self.n_speech + self.n_music + self.n_other < 1:
+            raise ParameterError("n_speech + n_music + n_other must be at least 1")
+        for name in ("segment", "learning_rate", "clip_seconds", "render_seconds",
+                     "val_seconds", "rate"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
+                math.isfinite(v) and v > 0
+            ):
+                raise ParameterError(f"{name}={v!r} must be a positive number")
+        if self.segment > min(self.clip_seconds, self.render_seconds):
+            raise ParameterError(
+                f"segment={self.segment} s must not exceed clip_seconds={self.clip_seconds} "
+                f"and render_seconds={self.render_seconds}"
+            )
+        if self.rate * self.segment < 256:
+            raise ParameterError(
+                f"segment={self.segment} s at rate={self.rate} Hz is too short; need 256 samples"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ParameterError(f"seed={self.seed!r} must be a non-negative integer")
+        for name in ("render_sizes", "val_sizes"):
+            lo, hi = getattr(self, name)
+            if not 16 <= lo <= hi:
+                raise ParameterError(f"{name}={getattr(self, name)!r} must be (lo, hi), 16 <= lo <= hi")
+
+    def to_dict(self) -> dict:
+        """Plain-type dictionary."""
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EnhancerTrainConfig:
+        """Rebuild from :meth:`to_dict` output (unknown keys are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        return cls(**kw)
+
+    def data_key(self) -> dict:
+        """The fields that define the cached data banks."""
+        keys = ("seed", "rate", "n_speech", "n_music", "n_other", "clip_seconds", "n_renders",
+                "render_seconds", "render_sizes", "n_val", "val_seconds", "val_sizes")
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in
+                ((k, getattr(self, k)) for k in keys)}
+
+
