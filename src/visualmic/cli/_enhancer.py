@@ -61,16 +61,26 @@ def register(subparsers) -> None:
     g.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads (default 1; more only help on an idle machine)")
     g = p.add_argument_group("synthetic data")
-    g.add_argument("--speech", type=non_negative_int, default=500, metavar="N",
-                   help="clean speech sounds (default 500)")
-    g.add_argument("--music", type=non_negative_int, default=400, metavar="N",
-                   help="clean music sounds (default 400)")
-    g.add_argument("--other", type=non_negative_int, default=100, metavar="N",
-                   help="tones and chirps (default 100)")
-    g.add_argument("--renders", type=positive_int, default=24, metavar="N",
-                   help="videos rendered and recovered for the noise bank (default 24)")
-    g.add_argument("--val-videos", type=positive_int, default=12, metavar="N",
-                   help="held-out validation videos (default 12)")
+    g.add_argument("--speech", type=non_negative_int, default=300, metavar="N",
+                   help="clean speech sounds (default 300; synthetic voices without espeak-ng)")
+    g.add_argument("--music", type=non_negative_int, default=250, metavar="N",
+                   help="clean music sounds (default 250)")
+    g.add_argument("--other", type=non_negative_int, default=120, metavar="N",
+                   help="tones and chirps (default 120)")
+    for kind, default, what in (("voice", 150, "synthetic voices (speech without espeak-ng)"),
+                                ("plucked", 250, "plucked strings"), ("bowed", 100, "bowed strings"),
+                                ("percussion", 120, "percussion"),
+                                ("hum", 120, "engine and machine hums"),
+                                ("noise", 60, "band-limited noises"), ("silence", 30, "silences")):
+        g.add_argument(f"--{kind}", type=non_negative_int, default=default, metavar="N",
+                       help=f"clean {what} (default {default})")
+    g.add_argument("--renders", type=non_negative_int, default=0, metavar="N",
+                   help="videos rendered and recovered for the noise bank (default 0: "
+                   "synthetic white noise)")
+    g.add_argument("--val-videos", type=positive_int, default=16, metavar="N",
+                   help="held-out validation mixtures (default 16)")
+    g.add_argument("--init", default="", metavar="MODEL.pt",
+                   help="start from this enhancer checkpoint (default: a new model)")
     g.add_argument("--fps", type=positive_float, default=2200.0, metavar="HZ",
                    help="frame rate of the synthetic videos (default 2200)")
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
@@ -90,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate, segment=args.segment, val_every=args.val_every,
         seed=args.seed, rate=args.fps,
         n_speech=args.speech, n_music=args.music, n_other=args.other, n_renders=args.renders,
-        n_val=args.val_videos, threads=args.threads,
+        n_voice=args.voice, n_plucked=args.plucked, n_bowed=args.bowed,
+        n_percussion=args.percussion, n_hum=args.hum, n_noise=args.noise, n_silence=args.silence,
+        n_val=args.val_videos, threads=args.threads, init=args.init,
     )
 
     def log(msg: str) -> None:

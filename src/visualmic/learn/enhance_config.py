@@ -11,7 +11,7 @@ import numpy as np
 from .._errors import ParameterError
 
 __all__ = ["EnhancerTrainConfig", "TRAINING_TEXTURES", "VALIDATION_TEXTURES", "TRAINING_VOICES",
-           "TRAINING_TEXTS", "RATE", "BAND"]
+           "TRAINING_TEXTS", "RATE", "BAND", "CONTENT_KINDS", "scored_band"]
 
 #: Textures rendered for training (the rest of :data:`visualmic.synth.TEXTURES` is held out).
 TRAINING_TEXTURES = ("noise", "camera", "astronaut", "brick", "grass", "coffee", "chelsea",
@@ -76,6 +76,14 @@ TRAINING_TEXTS = (
 
 RATE = 2200.0
 BAND = (80.0, 1000.0)
+#: Kinds of clean sound in the audio bank, in bank order (``EnhancerTrainConfig.n_<kind>``).
+CONTENT_KINDS = ("speech", "voice", "music", "other", "plucked", "bowed", "percussion", "hum",
+                 "noise", "silence")
+
+
+def scored_band(rate: float) -> tuple[float, float]:
+    """The band (Hz) where a signal from a camera at ``rate`` fps is scored: 80 to min(1000, 0.45·rate)."""
+    return (BAND[0], min(BAND[1], 0.45 * rate))
 
 
 # --------------------------------------------------------------------------- configuration
@@ -106,23 +114,45 @@ class EnhancerTrainConfig:
     seed : int
         Seeds data generation, initialisation and sampling.
     rate : float
-        Sampling rate (Hz) of the data (the video frame rate).
-    n_speech, n_music, n_other : int
-        Clean sounds in the audio bank, per kind.
+        The model's sampling rate (Hz): every example is made at (or
+        resampled to) it.
+    rates : tuple of float
+        ``(low, high)``: the frame rates (Hz) the model is trained for and
+        recorded in its checkpoint.  A ``low_rate_fraction`` of the clean
+        sounds is made at a source rate drawn log-uniformly in ``[low, rate)``
+        and upsampled (their band ends at half that rate, and the network is
+        told so); rates above ``rate`` reach the model downsampled to it.
+    low_rate_fraction : float
+        Fraction of the clean sounds made at a lower source rate.
+    artefacts : float
+        Probability that an example's noise gets recording artefacts
+        (flicker, compression blocking, drift; see
+        :func:`visualmic.learn.enhance_content.add_artefacts`).
+    n_speech, n_voice, n_music, n_other, n_plucked, n_bowed, n_percussion, n_hum, n_noise, n_silence : int
+        Clean sounds in the audio bank, per kind (see
+        :func:`visualmic.learn.enhance_sounds.clean_sound`; ``other`` is tones
+        and chirps).  Without espeak-ng, speech is replaced by ``voice``.
     clip_seconds : float
         Length of each clean sound.
     n_renders : int
-        Rendered and recovered training videos (noise bank).
+        Rendered and recovered training videos (noise bank); 0 (default):
+        the estimation noise is synthetic (white with a random spectral tilt
+        of up to ±3 dB: the classical estimate's noise is white to ±30%).
     render_seconds : float
         Length of each.
     render_sizes : tuple of int
         Smallest and largest frame side (px) of the rendered videos.
     n_val : int
-        Validation videos.
+        Validation mixtures: held-out sounds (other seeds, synth's voices)
+        at frame rates 600, 1000, 2200 and 5000 Hz in turn, with noise and
+        artefacts from a separate seed stream.
     val_seconds : float
-        Length of each validation video.
+        Length of each validation mixture.
     val_sizes : tuple of int
-        Frame side range of validation videos.
+        Frame side range of rendered videos (kept for the render bank's key).
+    init : str
+        A checkpoint to start from (``""``: a new model, initialised as the
+        identity).
     snr_db : tuple of float
         Main in-band SNR range of training mixtures (dB), drawn 75% of the time.
     snr_db_wide : tuple of float
@@ -141,33 +171,54 @@ class EnhancerTrainConfig:
     val_every: int = 200
     seed: int = 0
     rate: float = RATE
-    n_speech: int = 500
-    n_music: int = 400
-    n_other: int = 100
+    rates: tuple = (400.0, 20000.0)
+    low_rate_fraction: float = 0.5
+    artefacts: float = 0.5
+    n_speech: int = 300
+    n_voice: int = 150
+    n_music: int = 250
+    n_other: int = 120
+    n_plucked: int = 250
+    n_bowed: int = 100
+    n_percussion: int = 120
+    n_hum: int = 120
+    n_noise: int = 60
+    n_silence: int = 30
     clip_seconds: float = 4.0
-    n_renders: int = 24
+    n_renders: int = 0
     render_seconds: float = 2.5
     render_sizes: tuple = (96, 176)
-    n_val: int = 12
+    n_val: int = 16
     val_seconds: float = 3.0
     val_sizes: tuple = (112, 160)
     snr_db: tuple = (3.0, 33.0)
     snr_db_wide: tuple = (-8.0, 45.0)
     threads: int = 1
+    init: str = ""
+
+    def content(self) -> dict:
+        """``{kind: count}`` of the audio bank, in bank order."""
+        return {k: getattr(self, f"n_{k}") for k in CONTENT_KINDS}
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "val_every", "n_renders", "n_val", "threads",
-                     "warmup"):
+        for name in ("steps", "batch_size", "val_every", "n_val", "threads", "warmup", "n_renders"):
             v = getattr(self, name)
             ok = isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-            if not ok or v < (0 if name == "warmup" else 1):
+            if not ok or v < (0 if name in ("warmup", "n_renders") else 1):
                 raise ParameterError(f"{name}={v!r} must be a positive integer")
-        for name in ("n_speech", "n_music", "n_other"):
+        for name in (f"n_{k}" for k in CONTENT_KINDS):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise ParameterError(f"{name}={v!r} must be an integer >= 0")
-        if self.n_speech + self.n_music + self.n_other < 1:
-            raise ParameterError("n_speech + n_music + n_other must be at least 1")
+        if sum(self.content().values()) < 1:
+            raise ParameterError("the audio bank is empty: give at least one clean sound "
+                                 "(n_speech, n_music, ...)")
+        lo, hi = self.rates
+        if not 0 < lo <= self.rate <= hi:
+            raise ParameterError(f"rates={self.rates!r} must be (low, high) around rate={self.rate}")
+        for name in ("low_rate_fraction", "artefacts"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ParameterError(f"{name}={getattr(self, name)!r} must be in [0, 1]")
         for name in ("segment", "learning_rate", "clip_seconds", "render_seconds",
                      "val_seconds", "rate"):
             v = getattr(self, name)
@@ -208,8 +259,9 @@ class EnhancerTrainConfig:
 
     def data_key(self) -> dict:
         """The fields that define the cached data banks."""
-        keys = ("seed", "rate", "n_speech", "n_music", "n_other", "clip_seconds", "n_renders",
-                "render_seconds", "render_sizes", "n_val", "val_seconds", "val_sizes")
+        keys = ("seed", "rate", "rates", "low_rate_fraction", "clip_seconds", "n_renders",
+                "render_seconds", "render_sizes", "n_val", "val_seconds", "val_sizes",
+                *(f"n_{k}" for k in CONTENT_KINDS))
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in
                 ((k, getattr(self, k)) for k in keys)}
 

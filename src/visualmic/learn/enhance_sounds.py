@@ -9,7 +9,7 @@ import numpy as np
 from .._errors import ParameterError
 from .enhance_config import TRAINING_TEXTS, TRAINING_VOICES
 
-__all__ = ["random_music", "clean_sound"]
+__all__ = ["random_music", "clean_sound", "espeak_available", "KINDS"]
 
 # --------------------------------------------------------------------------- clean sounds
 
@@ -110,18 +110,71 @@ def random_music(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
     return y / peak if peak > 0 else y
 
 
+#: Every kind of clean sound :func:`clean_sound` makes.
+KINDS = ("speech", "voice", "music", "melody", "other", "plucked", "bowed", "percussion", "hum",
+         "noise", "silence")
+
+
+def espeak_available() -> bool:
+    """Whether espeak-ng (needed for ``"speech"``) is on the ``PATH``."""
+    import shutil
+
+    return shutil.which("espeak-ng") is not None
+
+
+def _generators() -> dict:
+    from . import enhance_content as ec
+
+    return {"music": random_music, "plucked": ec.plucked_strings, "bowed": ec.bowed_strings,
+            "percussion": ec.percussion, "hum": ec.hum, "noise": ec.band_noise, "voice": ec.voice,
+            "silence": lambda rate, n, rng: np.zeros(n)}
+
+
+def _speech(rate: float, duration: float, seed: int, rng: np.random.Generator, info: dict,
+            held_out: bool) -> np.ndarray:
+    """espeak-ng speech with a training voice and text (or synth's held-out ones)."""
+    from ..synth import make_audio
+
+    n = int(round(rate * duration))
+    if held_out:
+        y = make_audio("speech", rate=rate, duration=duration, seed=seed)
+    else:
+        voice = TRAINING_VOICES[int(rng.integers(len(TRAINING_VOICES)))]
+        order = rng.permutation(len(TRAINING_TEXTS))[:4]
+        text = " ".join(TRAINING_TEXTS[i] for i in order)
+        wpm = int(rng.integers(120, 231))
+        info.update(voice=voice, wpm=wpm)
+        try:
+            y = make_audio("speech", rate=rate, duration=duration, seed=seed, voice=voice,
+                           text=text, wpm=wpm)
+        except ParameterError as exc:
+            if "not installed" in str(exc):  # not a voice problem: espeak-ng is missing
+                raise
+            # a voice this espeak-ng lacks: fall back to its base voice
+            y = make_audio("speech", rate=rate, duration=duration, seed=seed,
+                           voice=voice.split("+")[0], text=text, wpm=wpm)
+    # start with a random amount of the sentence already spoken (less leading silence)
+    if rng.random() < 0.5:
+        k = int(rng.integers(0, max(1, n // 4)))
+        y = np.concatenate([y[k:], np.zeros(k)])
+    return y
+
+
 def clean_sound(kind: str, *, rate: float, duration: float, rng: np.random.Generator,
                 held_out: bool = False) -> tuple[np.ndarray, dict]:
-    """One clean motion signal (peak 1), shaped by a random object response.
+    """One clean motion signal (peak 1; silence: zeros), shaped by a random object response.
 
     Parameters
     ----------
-    kind : {"speech", "music", "melody", "other"}
-        ``"speech"``: espeak-ng with a training voice and text (or, with
-        ``held_out``, :mod:`visualmic.synth`'s own voices and texts);
-        ``"music"``: :func:`random_music`; ``"melody"``: the built-in melody of
-        :func:`visualmic.synth.make_audio`; ``"other"``: a tone, four tones or a
-        chirp.
+    kind : str
+        One of :data:`KINDS`.  ``"speech"``: espeak-ng with a training voice
+        and text (or, with ``held_out``, :mod:`visualmic.synth`'s own voices
+        and texts); without espeak-ng it is replaced by ``"voice"`` (see
+        ``info["replaced"]``).  ``"music"``: :func:`random_music`;
+        ``"melody"``: the built-in melody of :func:`visualmic.synth.make_audio`;
+        ``"other"``: a tone, four tones or a chirp; ``"plucked"``, ``"bowed"``,
+        ``"percussion"``, ``"hum"``, ``"noise"``, ``"voice"``: the generators of
+        :mod:`visualmic.learn.enhance_content`; ``"silence"``: zeros.
     rate : float
         Sampling rate in Hz.
     duration : float
@@ -143,45 +196,33 @@ def clean_sound(kind: str, *, rate: float, duration: float, rng: np.random.Gener
     n = int(round(rate * duration))
     seed = int(rng.integers(2**31))
     info: dict = {"kind": kind}
+    gens = _generators()
+    if kind == "speech" and not espeak_available():
+        kind = "voice"
+        info["replaced"] = "speech -> voice (espeak-ng is not installed)"
     if kind == "speech":
-        if held_out:
-            y = make_audio("speech", rate=rate, duration=duration, seed=seed)
-        else:
-            voice = TRAINING_VOICES[int(rng.integers(len(TRAINING_VOICES)))]
-            order = rng.permutation(len(TRAINING_TEXTS))[:4]
-            text = " ".join(TRAINING_TEXTS[i] for i in order)
-            wpm = int(rng.integers(120, 231))
-            info.update(voice=voice, wpm=wpm)
-            try:
-                y = make_audio("speech", rate=rate, duration=duration, seed=seed, voice=voice,
-                               text=text, wpm=wpm)
-            except ParameterError:  # a voice this espeak-ng lacks: fall back to a base voice
-                y = make_audio("speech", rate=rate, duration=duration, seed=seed,
-                               voice=voice.split("+")[0], text=text, wpm=wpm)
-        # start with a random amount of the sentence already spoken (less leading silence)
-        if rng.random() < 0.5:
-            k = int(rng.integers(0, max(1, n // 4)))
-            y = np.concatenate([y[k:], np.zeros(k)])
-    elif kind == "music":
-        y = random_music(rate, n, rng)
+        y = _speech(rate, duration, seed, rng, info, held_out)
     elif kind == "melody":
         y = make_audio("melody", rate=rate, duration=duration, seed=seed)
     elif kind == "other":
         sub = str(rng.choice(["tone", "tones", "chirp"]))
         info["sub"] = sub
         y = make_audio(sub, rate=rate, duration=duration, seed=seed,
-                       frequency=float(rng.uniform(90, 0.42 * rate)))
+                       frequency=float(rng.uniform(min(90, 0.2 * rate), 0.42 * rate)))
         if sub == "tone":
             y = y * (0.5 + 0.5 * np.abs(np.sin(np.pi * np.arange(n) / rate / rng.uniform(0.3, 2))))
+    elif kind in gens:
+        y = gens[kind](rate, n, rng)
     else:
-        raise ParameterError(f"kind={kind!r} must be one of speech, music, melody, other")
+        raise ParameterError(f"kind={kind!r} must be one of {', '.join(KINDS)}")
     u = rng.random()
     resonance = lowpass = None
     if u < 0.25:
-        resonance = (float(rng.uniform(120, 0.4 * rate)), float(rng.uniform(1.5, 20)))
+        resonance = (float(rng.uniform(min(120, 0.2 * rate), 0.4 * rate)), float(rng.uniform(1.5, 20)))
     elif u < 0.45:
-        lowpass = float(rng.uniform(250, 0.45 * rate))
+        lowpass = float(rng.uniform(min(250, 0.3 * rate), 0.45 * rate))
     info.update(resonance=resonance, lowpass=lowpass)
-    y = object_response(y, rate=rate, resonance=resonance, lowpass=lowpass)
+    if np.any(y):
+        y = object_response(y, rate=rate, resonance=resonance, lowpass=lowpass)
     peak = np.max(np.abs(y))
     return (y / peak if peak > 0 else y), info

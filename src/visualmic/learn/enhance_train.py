@@ -2,39 +2,39 @@
 
 Data
 ----
-Rendering and recovering a video is the expensive part (tens of seconds per
-clip on a CPU), while the classical estimate is, to a very good approximation,
-the true motion plus noise that does not depend on the sound.  Training data
-are therefore made in two stages, both cached on disk and reused across runs:
+The classical estimate is, to a very good approximation, the true motion plus
+noise that does not depend on the sound and is white to ±30% at any frame
+rate.  Training data are therefore mixed on the fly from cached banks:
 
-1. **Clean sounds** (:func:`build_audio_bank`): speech from espeak-ng with
-   training voices, rates and texts; random music (melodies and chords with
-   random scales, tempi, timbres, envelopes and vibrato); tones, chords of
-   tones and chirps; each shaped by a random object response (none, a
-   resonance or a low-pass) and high-passed like the classical output.
-2. **Classical estimates of rendered videos** (:func:`build_render_bank`):
-   videos rendered with :mod:`visualmic.synth` in memory (random training
-   textures, 96–176 px, directions, sensor noise σ = 0.5–3 grey levels, 8 or
-   16 bits, 0.003–0.1 px of motion driven by a clean sound), recovered with
-   :func:`visualmic.recover` at default settings.  Each is fitted to its known
-   motion; the residual is that video's estimation noise, in pixels.
+1. **Clean sounds** (:func:`~.enhance_data.build_audio_bank`): espeak-ng speech
+   with training voices, rates and texts (synthetic voices without espeak-ng),
+   synthetic voices, random music, tones, chords and chirps, plucked and bowed
+   strings, percussion, engine and machine hums, band-limited noise and
+   silence (:mod:`.enhance_sounds`, :mod:`.enhance_content`); each shaped by a
+   random object response (none, a resonance or a low-pass) and high-passed
+   like the classical output.  Half are made at a lower frame rate (400 Hz up
+   to the model's 2200 Hz, log-uniform) and upsampled: their band ends at half
+   that rate, and the network is told where.
+2. **Estimation noise**: white noise with a random spectral tilt (±3 dB), or,
+   with ``n_renders > 0``, the residuals of videos rendered with
+   :mod:`visualmic.synth` and recovered classically
+   (:func:`~.enhance_render.build_render_bank`); with recording artefacts half
+   of the time (illumination flicker at 100/120 Hz and harmonics folded at the
+   frame rate, compression blocking, drift).
 
-Each training example is then made on the fly (:class:`ExampleSampler`): a
-random crop of a clean sound, scaled to a random in-band SNR (80–1000 Hz)
-against a random crop of a rendered video's estimation noise (random sign and
-time direction, sometimes the mixture of two), and high-passed.  The
-validation set (:func:`build_validation`) is *not* remixed: whole rendered
-videos of held-out textures (``VALIDATION_TEXTURES``), voices and texts (the
-defaults of :mod:`visualmic.synth`, none of which is used for training), the
-built-in melody and music from a separate seed stream, at 0.005–0.05 px and
-σ = 1–2, scored like the project's bar: SNR in 80–1000 Hz after a
-least-squares fit at the best lag within ±3 samples.
+Each example (:class:`~.enhance_data.ExampleSampler`) is a crop of a clean
+sound scaled to a random SNR in its scored band (80 Hz to min(1 kHz, 0.45 ×
+frame rate)) against noise made at the sound's frame rate.  The validation set
+(:func:`~.enhance_data.build_validation`) holds fixed held-out mixtures at 600,
+1000, 2200 and 5000 fps of nine kinds of content.
 
 Loss
 ----
 Negative SI-SDR (a monotonic function of the least-squares SNR of the
 evaluation) of the 80–1000 Hz band, in dB, plus a multi-resolution STFT loss
-(spectral convergence + log magnitude, windows 64/128/256) on the full band.
+(spectral convergence + log magnitude, windows 64/128/256) on the full band;
+silent targets count by the energy the output keeps.  The safeguard of
+:class:`~.enhance_model.EnhancerNet` is on during training too.
 """
 
 from __future__ import annotations
@@ -65,13 +65,7 @@ from .enhance_config import (
     VALIDATION_TEXTURES,
     EnhancerTrainConfig,
 )
-from .enhance_data import (
-    ExampleSampler,
-    build_audio_bank,
-    build_render_bank,
-    build_validation,
-    render_clip,
-)
+from .enhance_data import ExampleSampler, build_audio_bank, build_validation
 from .enhance_loss import (
     band_si_sdr,
     baselines,
@@ -80,6 +74,7 @@ from .enhance_loss import (
     si_sdr,
     validate,
 )
+from .enhance_render import build_render_bank, render_clip
 from .enhance_sounds import clean_sound, random_music
 
 __all__ = [
@@ -213,16 +208,31 @@ def train_enhancer(
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=steps)
     say = log or (lambda msg: None)
+    sampler, val, base, offset, total = _prepare_data(cache, cfg, progress, say)
+    run = {"cfg": cfg, "val": val, "base": base, "out": out, "state_path": state_path,
+           "say": say, "progress": progress, "offset": offset, "total": total,
+           "t_start": t_start, "time_limit": time_limit}
+    with torch_threads(cfg.threads):
+        torch.manual_seed(cfg.seed)
+        model, opt, sched, step, history, best = _start(cfg, state, state_path, model_config,
+                                                        val, base, say)
+        step, best = _loop(model, opt, sched, sampler, step, history, best, run)
+    return TrainResult(output=out, step=step, best=best, history=history,
+                       seconds=time.perf_counter() - t_start)
 
+
+def _prepare_data(cache: Path, cfg: EnhancerTrainConfig, progress, say):
+    """Build or load the banks and the validation set; the sampler and baselines."""
     stage = {"offset": 0}
-    total_units = cfg.n_speech + cfg.n_music + cfg.n_other + cfg.n_renders + cfg.n_val + cfg.steps
+    n_sounds = sum(cfg.content().values())
+    total = n_sounds + cfg.n_renders + cfg.n_val + cfg.steps
 
     def sub_progress(done, _total):
-        report(progress, stage["offset"] + done, total_units)
+        report(progress, stage["offset"] + done, total)
 
-    clips = build_audio_bank(cache, cfg, progress=sub_progress, log=say)
+    clips, rates = build_audio_bank(cache, cfg, progress=sub_progress, log=say)
     stage["offset"] += len(clips)
-    noises = build_render_bank(cache, cfg, progress=sub_progress, log=say)
+    noises = build_render_bank(cache, cfg, progress=sub_progress, log=say) if cfg.n_renders else []
     stage["offset"] += cfg.n_renders
     val = build_validation(cache, cfg, progress=sub_progress, log=say)
     stage["offset"] += cfg.n_val
@@ -231,69 +241,86 @@ def train_enhancer(
     ss_m = np.mean([b["specsub"] for b in base])
     best_m = np.mean([max(b["raw"], b["specsub"]) for b in base])
     say(f"validation baselines: raw {raw_m:.2f} dB, specsub {ss_m:.2f} dB, best-of {best_m:.2f} dB")
-    sampler = ExampleSampler(clips, noises, cfg)
+    return ExampleSampler(clips, rates, noises, cfg), val, base, stage["offset"], total
 
-    with torch_threads(cfg.threads):
-        torch.manual_seed(cfg.seed)
-        if state is not None:
-            model = model_from_checkpoint(state, source=repr(str(state_path)))
-        else:
-            model = EnhancerNet(model_config or EnhancerConfig())
-        model.train()
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
-        step = 0
-        history: list = []
-        best = {"gain_db": -math.inf}
-        if state is not None:
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            step = int(state["step"])
-            history = list(state.get("history", []))
-            best = dict(state.get("best", best))
-            say(f"resumed at step {step} (best validation gain {best['gain_db']:.2f} dB)")
-        else:
-            m = validate(model, val, rate=cfg.rate, stft_weight=cfg.stft_weight, baselines=base)
-            history.append({"step": 0, **m})
-            say(f"step 0: validation loss {m['loss']:.3f}, SNR {m['snr_db']:.2f} dB, "
-                f"gain {m['gain_db']:+.2f} dB")
+
+def _start(cfg, state, state_path, model_config, val, base, say):
+    """The model, optimiser and schedule: new, from ``cfg.init``, or resumed from ``state``."""
+    if state is not None:
+        model = model_from_checkpoint(state, source=repr(str(state_path)))
+    elif cfg.init:
+        model = model_from_checkpoint(read_checkpoint(cfg.init), source=repr(cfg.init))
+        say(f"starting from {cfg.init}")
+    else:
+        model = EnhancerNet(model_config or EnhancerConfig())
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
+    step, history, best = 0, [], {"gain_db": -math.inf}
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        history = list(state.get("history", []))
+        best = dict(state.get("best", best))
+        say(f"resumed at step {step} (best validation gain {best['gain_db']:.2f} dB)")
+    else:
+        m = validate(model, val, rate=cfg.rate, stft_weight=cfg.stft_weight, base_scores=base)
+        history.append({"step": 0, **m})
+        say(f"step 0: validation loss {m['loss']:.3f}, SNR {m['snr_db']:.2f} dB, "
+            f"gain {m['gain_db']:+.2f} dB")
+    return model, opt, sched, step, history, best
+
+
+def checkpoint_extra(cfg: EnhancerTrainConfig) -> dict:
+    """What a checkpoint records about its training: config, rates and content trained for."""
+    from .enhance_sounds import espeak_available
+
+    content = [k for k, c in cfg.content().items() if c]
+    if "speech" in content and not espeak_available():
+        content[content.index("speech")] = "speech (synthetic voices: no espeak-ng)"
+    return {"train_config": cfg.to_dict(), "rates": list(cfg.rates), "content": content}
+
+
+def _loop(model, opt, sched, sampler, step, history, best, run):
+    """Optimise until ``cfg.steps`` or the time limit; validate and checkpoint on the way."""
+    cfg, out = run["cfg"], run["out"]
+    running, t_last = [], time.perf_counter()
+    while step < cfg.steps:
+        x, t, band = sampler.batch(step)
+        y = model.enhance(x, band_hz=band)
+        loss = enhancer_loss(y, t, rate=cfg.rate, stft_weight=cfg.stft_weight, noisy=x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        step += 1
+        running.append(loss.item())
+        report(run["progress"], run["offset"] + step, run["total"])
+        out_of_time = (run["time_limit"] is not None
+                       and time.perf_counter() - run["t_start"] > run["time_limit"])
+        if not (step % cfg.val_every == 0 or step == cfg.steps or out_of_time):
+            continue
+        m = validate(model, run["val"], rate=cfg.rate, stft_weight=cfg.stft_weight,
+                     base_scores=run["base"])
+        entry = {"step": step, "train_loss": float(np.mean(running)), **m,
+                 "seconds_per_step": (time.perf_counter() - t_last) / max(1, len(running))}
+        history.append(entry)
         running, t_last = [], time.perf_counter()
-        while step < cfg.steps:
-            x, t = sampler.batch(step)
-            y = model.enhance(x)
-            loss = enhancer_loss(y, t, rate=cfg.rate, stft_weight=cfg.stft_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            step += 1
-            running.append(loss.item())
-            report(progress, stage["offset"] + step, total_units)
-            out_of_time = time_limit is not None and time.perf_counter() - t_start > time_limit
-            if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
-                m = validate(model, val, rate=cfg.rate, stft_weight=cfg.stft_weight,
-                             baselines=base)
-                entry = {"step": step, "train_loss": float(np.mean(running)), **m,
-                         "seconds_per_step": (time.perf_counter() - t_last) / max(1, len(running))}
-                history.append(entry)
-                running, t_last = [], time.perf_counter()
-                improved = m["gain_db"] > best["gain_db"]
-                if improved:
-                    best = {"step": step, **m}
-                    save_checkpoint(out, model, extra={
-                        "train_config": cfg.to_dict(), "step": step, "metrics": m,
-                    })
-                save_checkpoint(state_path, model, extra={
-                    "train_config": cfg.to_dict(), "step": step, "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(), "history": history, "best": best,
-                })
-                say(f"step {step}: train loss {entry['train_loss']:.3f}, validation loss "
-                    f"{m['loss']:.3f}, SNR {m['snr_db']:.2f} dB, gain {m['gain_db']:+.2f} dB "
-                    f"(worst vs raw {m['worst_gain_db']:+.2f}){' *' if improved else ''} "
-                    f"[{entry['seconds_per_step']:.2f} s/step]")
-                if out_of_time:
-                    say(f"time limit reached at step {step}; continue with --resume")
-                    break
-    return TrainResult(output=out, step=step, best=best, history=history,
-                       seconds=time.perf_counter() - t_start)
+        improved = m["gain_db"] > best["gain_db"]
+        if improved:
+            best = {"step": step, **m}
+            save_checkpoint(out, model, extra={**checkpoint_extra(cfg), "step": step, "metrics": m})
+        save_checkpoint(run["state_path"], model, extra={
+            **checkpoint_extra(cfg), "step": step, "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "history": history, "best": best,
+        })
+        run["say"](f"step {step}: train loss {entry['train_loss']:.3f}, validation loss "
+                   f"{m['loss']:.3f}, SNR {m['snr_db']:.2f} dB, gain {m['gain_db']:+.2f} dB, "
+                   f"over raw {m['gain_over_raw_db']:+.2f} (worst {m['worst_gain_db']:+.2f})"
+                   f"{' *' if improved else ''} [{entry['seconds_per_step']:.2f} s/step]")
+        if out_of_time:
+            run["say"](f"time limit reached at step {step}; continue with --resume")
+            break
+    return step, best
