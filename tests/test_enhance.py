@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import shutil
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -148,13 +151,105 @@ def test_noise_floor_of_white_noise(rng):
     assert float(feats[0, 5:-5].mean()) * 10 == pytest.approx(-2.51, abs=0.6)
 
 
-def test_other_rate_is_resampled_with_a_warning(rng):
-    enh = Enhancer(EnhancerNet())
+def test_rate_outside_the_trained_rates_falls_back_with_a_warning(rng):
+    enh = Enhancer(_scrambled())  # no "rates" in its info: trained at its own rate only
     x = rng.standard_normal(8800)
-    with pytest.warns(VisualMicWarning, match="trained at 2200 Hz"):
+    with pytest.warns(VisualMicWarning, match="trained at 2200 Hz, not 4400 Hz"):
         out = enh(x, 4400.0)
-    assert out.shape == x.shape
-    np.testing.assert_allclose(out, x, atol=1e-3 * np.abs(x).max())  # identity model
+    np.testing.assert_array_equal(out, x)
+    assert enh.info["fallback"].startswith("the enhancer was trained at")
+    assert enh.info["changed_fraction"] == 0.0
+
+
+@pytest.mark.parametrize("rate", [600.0, 1000.0, 5000.0, 10000.0])
+def test_other_rates_give_the_right_length_and_identity_stays_identity(rng, rate):
+    enh = Enhancer(EnhancerNet(), info={"rates": [400.0, 20000.0]})
+    n = int(1.3 * rate) + 7  # not a multiple of anything
+    t = np.arange(n) / rate
+    x = sum(np.sin(2 * np.pi * f * rate * t + k) for k, f in enumerate((0.05, 0.13, 0.31)))
+    out = enh(x, rate)
+    assert out.shape == (n,)
+    assert enh.info["fallback"] is None and enh.info["rate"] == rate
+    # the identity model (mask 1) only resamples there and back: the signal comes back
+    np.testing.assert_allclose(out[100:-100], x[100:-100], atol=1e-2 * np.abs(x).max())
+    scr = Enhancer(_scrambled(), info={"rates": [400.0, 20000.0]})
+    noisy = x + rng.standard_normal(n)
+    assert scr(noisy, rate).shape == (n,) and 0.0 < scr.info["changed_fraction"] < 1.5
+
+
+# --------------------------------------------------------------------------- the safeguard
+
+
+def _adversarial(guard=True) -> EnhancerNet:
+    """A model whose mask is ~0 everywhere: it would erase everything."""
+    model = EnhancerNet(EnhancerConfig(guard=guard))
+    with torch.no_grad():
+        model.out.bias.fill_(-30.0)
+    return model.eval()
+
+
+def test_guard_floor_known_values():
+    model = EnhancerNet()
+    gamma = torch.tensor([2.0, 10 ** 0.6, 10 ** 0.9, 10 ** 1.2, 1e4])  # 3, 6, 9, 12, 40 dB
+    floor = model.guard_floor(gamma).numpy()
+    expected = [0.0, 0.0, 0.5 * math.sqrt(1 - 10 ** -0.9), math.sqrt(1 - 10 ** -1.2),
+                math.sqrt(1 - 1e-4)]
+    np.testing.assert_allclose(floor, expected, rtol=1e-5, atol=1e-6)
+
+
+@contextlib.contextmanager
+def _no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VisualMicWarning)
+        yield
+
+
+def _line_db(y, rate, f):
+    """Power (dB) of the spectral line at f Hz (Hann-windowed FFT, 3 bins summed)."""
+    spec = np.abs(np.fft.rfft(y * np.hanning(y.size))) ** 2
+    k = int(round(f * y.size / rate))
+    return 10 * np.log10(spec[k - 1:k + 2].sum())
+
+
+@pytest.mark.parametrize("rate,f0", [(600.0, 110.0), (2200.0, 440.0), (10000.0, 300.0)])
+def test_safeguard_keeps_a_strong_tone_whatever_the_model_says(rng, rate, f0):
+    n = int(2 * rate)
+    t = np.arange(n) / rate
+    tone = np.sin(2 * np.pi * f0 * t)
+    y = tone + 0.05 * rng.standard_normal(n)  # the tone is ~37 dB above the noise per bin
+    info = {"rates": [400.0, 20000.0]}
+    raw = _line_db(y, rate, f0)
+    with _no_warning():
+        kept = Enhancer(_adversarial(), info=dict(info))(y, rate)
+    assert abs(_line_db(kept, rate, f0) - raw) < 3.0  # within 3 dB: the bar's criterion
+    # the test has teeth: without the safeguard the same model erases the tone
+    unguarded = Enhancer(_adversarial(guard=False), info=dict(info))
+    unguarded.max_removed_over_noise = math.inf  # and without the out-of-domain fallback
+    assert _line_db(unguarded(y, rate), rate, f0) < raw - 20.0
+
+
+def test_safeguard_reports_what_it_did(rng):
+    y = np.sin(2 * np.pi * 440 * np.arange(4400) / RATE) + 0.05 * rng.standard_normal(4400)
+    enh = Enhancer(_adversarial(), info={"rates": [400.0, 20000.0]})
+    out = enh(y, RATE)
+    assert enh.info["guarded_fraction"] > 0.9  # nearly all the energy is in guarded bins
+    expected = float(np.sum((out - y) ** 2) / np.sum(y * y))
+    assert enh.info["changed_fraction"] == pytest.approx(expected, rel=1e-9)
+    assert enh.info["changed_fraction"] < 0.01
+
+
+def test_removing_more_than_the_noise_falls_back(rng):
+    # Without the safeguard, the adversarial model removes the tone: far more energy than
+    # the noise estimate holds. The second line of defence returns the input, with a warning.
+    y = np.sin(2 * np.pi * 440 * np.arange(4400) / RATE) + 0.05 * rng.standard_normal(4400)
+    enh = Enhancer(_adversarial(guard=False), info={"rates": [400.0, 20000.0]})
+    with pytest.warns(VisualMicWarning, match="estimated noise energy"):
+        out = enh(y, RATE)
+    np.testing.assert_array_equal(out, y)
+    assert enh.info["fallback"] and enh.info["changed_fraction"] == 0.0
+
+
+# --------------------------------------------------------------------------- inputs
 
 
 def test_bad_inputs():
@@ -255,23 +350,85 @@ def test_clean_sound_kinds(kind):
     assert y.shape == (1100,) and info["kind"] == kind
     assert np.max(np.abs(y)) == pytest.approx(1.0)
     with pytest.raises(ParameterError, match="kind"):
-        clean_sound("noise", rate=RATE, duration=0.5, rng=np.random.default_rng(0))
+        clean_sound("noises", rate=RATE, duration=0.5, rng=np.random.default_rng(0))
 
 
 def test_sampler_mixes_at_the_requested_snr(rng):
     cfg = EnhancerTrainConfig(batch_size=6, segment=0.5, clip_seconds=1.0, render_seconds=1.0,
-                      snr_db=(10.0, 10.0), snr_db_wide=(10.0, 10.0))
+                              snr_db=(10.0, 10.0), snr_db_wide=(10.0, 10.0), artefacts=0.0)
     clips = rng.standard_normal((5, 2200)).astype(np.float32)
     noises = [rng.standard_normal(2200).astype(np.float32) for _ in range(3)]
-    sampler = ExampleSampler(clips, noises, cfg)
-    x, t = sampler.batch(3)
+    sampler = ExampleSampler(clips, np.full(5, RATE), noises, cfg)
+    x, t, band = sampler.batch(3)
     assert x.shape == t.shape == (6, 1100)
-    got = [snr(xi.double().numpy(), ti.double().numpy(), rate=RATE, band=(80, 1000))
+    np.testing.assert_array_equal(band.numpy(), RATE / 2)
+    got = [snr(xi.double().numpy(), ti.double().numpy(), rate=RATE, band=(80, 990))
            for xi, ti in zip(x, t)]
     # LS-scaled SNR of x against t at a 10 dB mixture: 10 log10(10) ~ 10 dB (+ a little)
     assert np.allclose(got, 10.0, atol=1.0)
-    x2, _ = sampler.batch(3)
+    x2, _, _ = sampler.batch(3)
     torch.testing.assert_close(x, x2)  # a step's batch is reproducible (resume)
+
+
+def test_low_rate_examples_are_band_limited(rng):
+    # A sound from a 600 fps camera, upsampled to the model's rate: nothing above 300 Hz,
+    # in the target or the noisy input, and the network is told the band.
+    cfg = EnhancerTrainConfig(batch_size=3, segment=0.5, clip_seconds=1.0, artefacts=1.0)
+    from visualmic.denoise import resample
+
+    clip = resample(np.sin(2 * np.pi * 110 * np.arange(600) / 600.0), 600.0, RATE)
+    sampler = ExampleSampler(clip[None].astype(np.float32), np.array([600.0]), [], cfg)
+    x, t, band = sampler.batch(0)
+    np.testing.assert_array_equal(band.numpy(), 300.0)
+    f = np.fft.rfftfreq(x.shape[1], 1 / RATE)
+    for sig in (x, t):
+        p = np.abs(np.fft.rfft(sig.double().numpy(), axis=1)) ** 2
+        assert p[:, f > 330].sum() < 1e-3 * p.sum()
+
+
+@pytest.mark.parametrize("kind", ["plucked", "bowed", "percussion", "hum", "noise", "voice"])
+@pytest.mark.parametrize("rate", [600.0, 2200.0])
+def test_new_content_is_deterministic_and_below_nyquist(kind, rate):
+    a, _ = clean_sound(kind, rate=rate, duration=1.0, rng=np.random.default_rng(4))
+    b, _ = clean_sound(kind, rate=rate, duration=1.0, rng=np.random.default_rng(4))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (int(rate),) and np.max(np.abs(a)) == pytest.approx(1.0)
+    p = np.abs(np.fft.rfft(a)) ** 2
+    f = np.fft.rfftfreq(a.size, 1 / rate)
+    assert p[f > 0.46 * rate].sum() < 0.02 * p.sum()
+
+
+def test_plucked_strings_have_their_harmonics():
+    from visualmic.learn.enhance_content import plucked_strings
+
+    rate = 600.0
+    y = plucked_strings(rate, 2400, np.random.default_rng(0))
+    p = np.abs(np.fft.rfft(y * np.hanning(y.size))) ** 2
+    # tonal: a few lines hold most of the energy
+    assert np.sort(p)[::-1][: p.size // 15].sum() > 0.8 * p.sum()
+
+
+def test_flicker_artefact_is_folded_at_the_frame_rate(rng):
+    from visualmic.learn.enhance_content import _fold
+
+    assert _fold(120.0, 600.0) == 120.0
+    assert _fold(480.0, 600.0) == 120.0  # 4th harmonic of 120 Hz, aliased
+    assert _fold(100.0, 150.0) == 50.0
+
+
+def test_silence_and_speech_without_espeak(monkeypatch):
+    y, info = clean_sound("silence", rate=RATE, duration=0.5, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(y, 0.0)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no espeak-ng on this PATH
+    y, info = clean_sound("speech", rate=RATE, duration=0.5, rng=np.random.default_rng(0))
+    assert info["kind"] == "speech" and "espeak-ng" in info["replaced"]
+    assert np.max(np.abs(y)) == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_speech_uses_espeak_when_it_is_there():
+    y, info = clean_sound("speech", rate=RATE, duration=0.5, rng=np.random.default_rng(0))
+    assert "replaced" not in info and "voice" in info
 
 
 def test_train_config_validation():
@@ -286,21 +443,30 @@ def test_train_config_validation():
 # --------------------------------------------------------------------------- training
 
 
-def test_short_training_run_improves_validation_loss(tmp_path):
-    cfg = EnhancerTrainConfig(steps=30, batch_size=4, segment=0.5, learning_rate=5e-3, warmup=3,
-                      val_every=15, n_speech=0, n_music=6, n_other=2, clip_seconds=1.0,
-                      n_renders=2, render_seconds=1.0, render_sizes=(32, 32), n_val=2,
-                      val_seconds=1.0, val_sizes=(32, 32), seed=3)
+def test_short_training_run_improves_validation_loss(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")  # training works without espeak-ng
+    cfg = EnhancerTrainConfig(steps=30, batch_size=4, segment=0.5, learning_rate=1e-2, warmup=3,
+                              val_every=15, n_speech=1, n_voice=1, n_music=4, n_other=2,
+                              n_plucked=2, n_bowed=1, n_percussion=1, n_hum=1, n_noise=1,
+                              n_silence=1, clip_seconds=1.0, n_renders=1, render_seconds=1.0,
+                              render_sizes=(32, 32), n_val=4, val_seconds=1.0, seed=1)
     out = tmp_path / "m.pt"
     messages = []
-    res = train_enhancer(out, cache=tmp_path / "cache", config=cfg, model_config=TINY,
-                         log=messages.append)
+    with pytest.warns(VisualMicWarning, match="espeak-ng is not installed"):
+        res = train_enhancer(out, cache=tmp_path / "cache", config=cfg, model_config=TINY,
+                             log=messages.append)
     assert res.step == 30
     losses = [h["loss"] for h in res.history]
     assert res.history[0]["step"] == 0 and len(losses) == 3
     assert losses[-1] < losses[0] - 0.1
     assert out.is_file() and (tmp_path / "m.pt.state").is_file()
-    assert load_enhancer(out).config == TINY
+    enh = load_enhancer(out)
+    assert enh.config == TINY
+    # the checkpoint records the rates and the content it was trained for
+    assert enh.info["rates"] == [400.0, 20000.0]
+    assert "plucked" in enh.info["content"] and "silence" in enh.info["content"]
+    assert any("no espeak-ng" in c for c in enh.info["content"])
+    assert enh.info["train_config"]["n_plucked"] == 2
     assert any("render" in m for m in messages)
 
     # resume continues from the state file, with the stored settings

@@ -59,8 +59,12 @@ def _partials(f0: float, n: int, rate: float, rng: np.random.Generator, *, amps,
     return y
 
 
-def _note_f0(rng: np.random.Generator, lo_midi: float, hi_midi: float) -> float:
-    return 440.0 * 2 ** ((rng.uniform(lo_midi, hi_midi) - 69) / 12)
+def _note_f0(rng: np.random.Generator, lo_midi: float, hi_midi: float, rate: float) -> float:
+    """A random note (Hz) between two MIDI numbers, kept below 0.35·rate."""
+    cap = 69 + 12 * math.log2(0.35 * rate / 440.0)
+    hi = min(hi_midi, cap)
+    lo = min(lo_midi, hi - 1)
+    return 440.0 * 2 ** ((rng.uniform(lo, hi) - 69) / 12)
 
 
 def plucked_strings(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -72,10 +76,11 @@ def plucked_strings(rate: float, n: int, rng: np.random.Generator) -> np.ndarray
         if style < 0.35:  # open strings, together or strummed
             k = int(rng.integers(1, 7))
             f0s = list(rng.choice(OPEN_STRINGS_HZ, size=k, replace=False))
+            f0s = [f for f in f0s if f < 0.35 * rate] or [OPEN_STRINGS_HZ[0]]
         elif style < 0.7:
-            f0s = [_note_f0(rng, 40, 76)]
+            f0s = [_note_f0(rng, 40, 76, rate)]
         else:
-            f0s = [_note_f0(rng, 40, 64) * 2 ** (s / 12) for s in (0, 4, 7)[: int(rng.integers(2, 4))]]
+            f0s = [_note_f0(rng, 40, 64, rate) * 2 ** (s / 12) for s in (0, 4, 7)[: int(rng.integers(2, 4))]]
         strum = rng.uniform(0.0, 0.04) * rate
         tau0 = rng.uniform(0.4, 3.0)
         for j, f0 in enumerate(f0s):
@@ -100,7 +105,7 @@ def bowed_strings(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
     pos = 0
     while pos < n:
         m = min(n - pos, int(rng.uniform(0.4, 2.0) * rate))
-        f0 = _note_f0(rng, 36, 84)
+        f0 = _note_f0(rng, 36, 84, rate)
         hmax = max(1, min(25, int(0.45 * rate / f0)))
         h = np.arange(1, hmax + 1)
         amps = (1.0 / h) * rng.uniform(0.4, 1.0, h.size)
@@ -109,7 +114,7 @@ def bowed_strings(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
         note += 0.03 * rng.standard_normal(m) * np.std(note)
         env = np.minimum(1.0, np.arange(m) / max(1.0, rng.uniform(0.05, 0.3) * rate))
         env *= np.minimum(1.0, (m - np.arange(m)) / max(1.0, 0.05 * rate))
-        if rng.random() > 0.15:
+        if rng.random() > 0.15 or pos == 0:  # rests, but never at the start
             y[pos:pos + m] += note * env
         pos += m
     return _peak1(y)
@@ -124,7 +129,7 @@ def percussion(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
 
     y = np.zeros(n)
     beat = rng.uniform(0.12, 0.5) * rate
-    drums = [(rng.uniform(50, 250), rng.uniform(0.05, 0.5), rng.uniform(0.005, 0.08))
+    drums = [(rng.uniform(50, min(250, 0.3 * rate)), rng.uniform(0.05, 0.5), rng.uniform(0.005, 0.08))
              for _ in range(int(rng.integers(1, 4)))]
     pos = int(rng.integers(0, max(1, int(beat))))
     while pos < n:
@@ -181,7 +186,7 @@ def band_noise(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
 def voice(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
     """Speech-like sound without espeak-ng: formant-filtered glottal pulses per syllable."""
     y = np.zeros(n)
-    f_base = rng.uniform(85, 240)
+    f_base = rng.uniform(85, min(240, 0.3 * rate))
     pos = int(rng.integers(0, max(1, n // 10)))
     while pos < n:
         m = min(n - pos, int(rng.uniform(0.09, 0.3) * rate))
