@@ -119,9 +119,9 @@ class EnhancerTrainConfig:
     rates : tuple of float
         ``(low, high)``: the frame rates (Hz) the model is trained for and
         recorded in its checkpoint.  A ``low_rate_fraction`` of the clean
-        sounds is made at a source rate drawn log-uniformly in ``[low, rate)``
-        and upsampled (their band ends at half that rate, and the network is
-        told so); rates above ``rate`` reach the model downsampled to it.
+        sounds (and their noise) is made at a source rate drawn log-uniformly
+        in ``[low, rate)``, sample for sample as the model enhances such
+        signals; rates above ``rate`` reach the model downsampled to it.
     low_rate_fraction : float
         Fraction of the clean sounds made at a lower source rate.
     artefacts : float

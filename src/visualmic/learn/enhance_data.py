@@ -61,14 +61,18 @@ def _fit(y: np.ndarray, n: int) -> np.ndarray:
 
 def _source_sound(kind: str, rng: np.random.Generator, cfg: EnhancerTrainConfig, src_rate: float,
                   duration: float, held_out: bool = False) -> tuple[np.ndarray, dict]:
-    """A clean sound made at ``src_rate``, high-passed there, and resampled to ``cfg.rate``."""
-    from ..denoise import resample
+    """``round(cfg.rate · duration)`` samples of a clean sound from a camera at ``src_rate``.
 
-    y, info = clean_sound(kind, rate=src_rate, duration=duration, rng=rng, held_out=held_out)
-    y = highpass20(y, src_rate) if np.any(y) else y
-    if src_rate != cfg.rate:
-        y = resample(y, src_rate, cfg.rate)
-    return _fit(y, int(round(cfg.rate * duration))), info
+    Up to ``cfg.rate`` the sound is made at ``src_rate`` itself (the model
+    enhances such signals natively, sample for sample); above it, at
+    ``cfg.rate`` (such signals reach the model resampled to its rate).  It is
+    high-passed at 20 Hz.
+    """
+    n = int(round(cfg.rate * duration))
+    r = min(src_rate, cfg.rate)
+    y, info = clean_sound(kind, rate=r, duration=n / r, rng=rng, held_out=held_out)
+    y = highpass20(y, r) if np.any(y) else y
+    return _fit(y, n), info
 
 
 def _draw_rate(rng: np.random.Generator, cfg: EnhancerTrainConfig) -> float:
@@ -83,16 +87,16 @@ def build_audio_bank(cache: Path, cfg: EnhancerTrainConfig, *, progress: Progres
 
     Each sound is made at a source frame rate (``cfg.rate``, or with
     probability ``low_rate_fraction`` a lower one, see
-    :class:`EnhancerTrainConfig`), high-passed at 20 Hz and resampled to
-    ``cfg.rate``.  Without espeak-ng, speech is replaced by synthetic voices,
+    :class:`EnhancerTrainConfig`) and high-passed at 20 Hz; every clip has
+    ``round(cfg.rate · clip_seconds)`` samples.  Without espeak-ng, speech is replaced by synthetic voices,
     with one warning.
 
     Returns
     -------
     clips : np.ndarray [shape=(n_sounds, round(rate·clip_seconds)), float32]
-        Clean sounds at ``cfg.rate``, peak about 1 (silence: zeros).
+        Clean sounds, peak about 1 (silence: zeros), each at its source rate.
     rates : np.ndarray [shape=(n_sounds,)], float64
-        The source frame rate of each (its band ends at half of it).
+        The source frame rate of each.
     """
     import warnings
 
@@ -136,28 +140,27 @@ def band_power(y: np.ndarray, rate: float, band=BAND) -> float:
 
 def make_noise(rng: np.random.Generator, n: int, src_rate: float, cfg: EnhancerTrainConfig,
                noises: list | None = None) -> np.ndarray:
-    """Estimation noise for ``n`` samples at ``cfg.rate`` from a camera at ``src_rate``.
+    """``n`` samples of estimation noise from a camera at ``src_rate`` (made at min(src_rate, rate)).
 
     A crop of a rendered video's noise (half the time, when ``noises`` is given)
     or white noise with a random spectral tilt (±3 dB), at unit variance, with
     a random sign and time direction (30% of the time the mixture of two);
-    recording artefacts with probability ``cfg.artefacts``; high-passed at
-    20 Hz; made at ``src_rate`` and resampled to ``cfg.rate``.
+    recording artefacts with probability ``cfg.artefacts`` (their frequencies
+    folded at ``src_rate``); high-passed at 20 Hz.
     """
-    from ..denoise import resample
     from .enhance_content import add_artefacts
 
-    m = int(math.ceil(n * src_rate / cfg.rate)) + 8
+    r = min(src_rate, cfg.rate)
 
     def one() -> np.ndarray:
         if noises and rng.random() < 0.5:
             nz = noises[int(rng.integers(len(noises)))]
-            start = int(rng.integers(0, max(1, nz.size - m + 1)))
-            x = _fit(np.asarray(nz[start:start + m], dtype=np.float64), m)
+            start = int(rng.integers(0, max(1, nz.size - n + 1)))
+            x = _fit(np.asarray(nz[start:start + n], dtype=np.float64), n)
         else:
-            spec = np.fft.rfft(rng.standard_normal(m))
+            spec = np.fft.rfft(rng.standard_normal(n))
             f = np.linspace(-0.5, 0.5, spec.size)
-            x = np.fft.irfft(spec * 10 ** (rng.uniform(-3, 3) * f / 20), m)
+            x = np.fft.irfft(spec * 10 ** (rng.uniform(-3, 3) * f / 20), n)
         x = x / (np.std(x) + 1e-30)
         if rng.random() < 0.5:
             x = x[::-1]
@@ -167,18 +170,16 @@ def make_noise(rng: np.random.Generator, n: int, src_rate: float, cfg: EnhancerT
     if rng.random() < 0.3:
         x = (x + one()) / math.sqrt(2)
     if rng.random() < cfg.artefacts:
-        x = add_artefacts(x, src_rate, rng)
-    x = highpass20(x, src_rate)
-    if src_rate != cfg.rate:
-        x = resample(x, src_rate, cfg.rate)
-    return _fit(x, n)
+        x = add_artefacts(x, r, rng)
+    return highpass20(x, r)
 
 
 def _mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, src_rate: float, rate: float):
     """Scale ``clean`` to ``snr_db`` against ``noise`` in the scored band; (target, mixture)."""
+    r = min(src_rate, rate)
     band = scored_band(src_rate)
-    pc = band_power(clean, rate, band)
-    a = math.sqrt(band_power(noise, rate, band) * 10 ** (snr_db / 10) / pc) if pc > 1e-20 else 0.0
+    pc = band_power(clean, r, band)
+    a = math.sqrt(band_power(noise, r, band) * 10 ** (snr_db / 10) / pc) if pc > 1e-20 else 0.0
     return a * clean, a * clean + noise
 
 
@@ -190,15 +191,15 @@ def build_validation(cache: Path, cfg: EnhancerTrainConfig, *, progress: Progres
     with :mod:`visualmic.synth`'s own voices and texts, or synthetic voices
     without espeak-ng) from a camera at a :data:`VALIDATION_RATES` rate (in
     turn), mixed at 5–25 dB in its scored band with synthetic noise and
-    artefacts from a separate seed stream, at ``cfg.rate`` (rates above it
-    are what the model sees of them: the band below its Nyquist frequency).
+    artefacts from a separate seed stream, at min(its rate, ``cfg.rate``)
+    (rates above the model's are what it sees of them: the band below its
+    Nyquist frequency).
 
     Returns
     -------
     list of dict
-        ``estimate`` and ``target`` (float32, at ``cfg.rate``), ``band_hz``
-        (the band the signal holds), ``rate`` (the source frame rate) and
-        ``params`` per mixture.
+        ``estimate`` and ``target`` (float32), ``rate`` (the source frame
+        rate) and ``params`` per mixture.
     """
     cache = Path(cache)
     path = cache / "validation.npz"
@@ -226,7 +227,7 @@ def build_validation(cache: Path, cfg: EnhancerTrainConfig, *, progress: Progres
             log(f"validation: {cfg.n_val} held-out mixtures -> {path}")
     params = json.loads(str(hit["params"]))
     return [{"estimate": np.asarray(hit["estimate"][i]), "target": np.asarray(hit["target"][i]),
-             "rate": p["rate"], "band_hz": min(p["rate"], cfg.rate) / 2, "params": p}
+             "rate": p["rate"], "params": p}
             for i, p in enumerate(params)]
 
 
@@ -270,11 +271,11 @@ class ExampleSampler:
                 break
         return x, float(self.rates[i])
 
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Inputs, targets ``(batch_size, n)`` float32 and band limits (Hz) for step ``step``."""
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets ``(batch_size, n)`` float32 for optimiser step ``step``."""
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, 7, int(step)])
-        xs, ts, bands = [], [], []
+        xs, ts = [], []
         for _ in range(cfg.batch_size):
             c, src = self._clean(rng)
             nz = make_noise(rng, self.n, src, cfg, self.noises)
@@ -283,7 +284,5 @@ class ExampleSampler:
             gain = math.exp(rng.uniform(-3, 3))  # the network must not care about units
             ts.append(gain * t)
             xs.append(gain * x)
-            bands.append(min(src, cfg.rate) / 2)
         return (torch.from_numpy(np.stack(xs).astype(np.float32)),
-                torch.from_numpy(np.stack(ts).astype(np.float32)),
-                torch.tensor(bands, dtype=torch.float64))
+                torch.from_numpy(np.stack(ts).astype(np.float32)))

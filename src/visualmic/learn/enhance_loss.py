@@ -101,9 +101,10 @@ def baselines(val: list[dict], rate: float) -> list[dict]:
     out = []
     for v in val:
         est, tgt = v["estimate"].astype(np.float64), v["target"].astype(np.float64)
-        band = scored_band(v.get("rate", rate))
-        raw = snr(est, tgt, rate=rate, band=band, max_lag=3)
-        ss = snr(spectral_subtraction(est, rate), tgt, rate=rate, band=band, max_lag=3)
+        src = v.get("rate", rate)
+        r, band = min(src, rate), scored_band(src)
+        raw = snr(est, tgt, rate=r, band=band, max_lag=3)
+        ss = snr(spectral_subtraction(est, r), tgt, rate=r, band=band, max_lag=3)
         out.append({"raw": raw, "specsub": ss})
     return out
 
@@ -132,10 +133,11 @@ def validate(model: EnhancerNet, val: list[dict], *, rate: float, stft_weight: f
             for v, b in zip(val, base):
                 x = torch.from_numpy(v["estimate"].astype(np.float32))[None]
                 t = torch.from_numpy(v["target"].astype(np.float32))[None]
-                y = model.enhance(x, band_hz=v.get("band_hz"))
+                y = model.enhance(x)
                 losses.append(float(enhancer_loss(y, t, rate=rate, stft_weight=stft_weight)))
-                s = snr(y[0].double().numpy(), v["target"].astype(np.float64), rate=rate,
-                        band=scored_band(v.get("rate", rate)), max_lag=3)
+                src = v.get("rate", rate)
+                s = snr(y[0].double().numpy(), v["target"].astype(np.float64),
+                        rate=min(src, rate), band=scored_band(src), max_lag=3)
                 snrs.append(s)
                 gains.append(s - max(b["raw"], b["specsub"]))
                 over_raw.append(s - b["raw"])

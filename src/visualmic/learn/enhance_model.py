@@ -322,23 +322,11 @@ class EnhancerNet(nn.Module):
         floor = power.mean(dim=(1, 2), keepdim=True) * 1e-9 + 1e-30
         return torch.maximum(q, floor)
 
-    def features(self, power: torch.Tensor, noise: torch.Tensor,
-                 band_bins: torch.Tensor | None = None) -> torch.Tensor:
-        """A-posteriori SNR ``power / noise`` in units of 10 dB, clipped: ``(B, F, T)``.
-
-        ``band_bins`` (``(B,)`` integers) tells the network the band it is
-        given: bins at and above it (above the source's Nyquist frequency, for
-        a signal upsampled from a lower frame rate) get the lowest feature
-        value, "nothing here".
-        """
+    def features(self, power: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """A-posteriori SNR ``power / noise`` in units of 10 dB, clipped: ``(B, F, T)``."""
         lo, hi = self.config.feature_range_db
         snr_db = 10.0 * torch.log10(power / noise + 1e-12)
-        feats = snr_db.clamp(lo, hi) / 10.0
-        if band_bins is not None:
-            k = torch.arange(feats.shape[1], device=feats.device)
-            outside = k[None, :] >= band_bins.reshape(-1, 1).to(k.device)
-            feats = torch.where(outside[..., None], torch.full_like(feats, lo / 10.0), feats)
-        return feats
+        return snr_db.clamp(lo, hi) / 10.0
 
     def guard_floor(self, gamma: torch.Tensor) -> torch.Tensor:
         """The safeguard's mask floor from the a-posteriori SNR ``γ = |Y|²/N`` ``(B, F, T)``.
@@ -355,15 +343,7 @@ class EnhancerNet(nn.Module):
         ramp = ((g_db - g_lo) / (g_hi - g_lo)).clamp(0.0, 1.0)
         return ramp * (1.0 - 1.0 / gamma.clamp_min(1.0)).sqrt()
 
-    def band_bins(self, band_hz, batch: int) -> torch.Tensor | None:
-        """Bins below ``band_hz`` (float or ``(B,)``; ``None`` -> None) as a ``(B,)`` tensor."""
-        if band_hz is None:
-            return None
-        cfg = self.config
-        hz = torch.as_tensor(band_hz, dtype=torch.float64).reshape(-1).expand(batch)
-        return torch.floor(hz / (cfg.rate / cfg.n_fft)).long().clamp(1, cfg.n_bins - 1) + 1
-
-    def enhance(self, y: torch.Tensor, *, chunk_frames: int | None = None, band_hz=None,
+    def enhance(self, y: torch.Tensor, *, chunk_frames: int | None = None,
                 stats: dict | None = None) -> torch.Tensor:
         """Enhance a batch of waveforms at the model's rate.
 
@@ -376,14 +356,11 @@ class EnhancerNet(nn.Module):
             Run the network over at most this many STFT frames at a time (plus
             :attr:`context` frames of context each side); the result equals
             the unchunked one to float rounding.  Bounds memory on long inputs.
-        band_hz : float or torch.Tensor [shape=(B,)], optional
-            Highest frequency (Hz) the signals hold: half the source frame rate
-            of a signal upsampled to the model's rate.  Default: the full band.
         stats : dict, optional
             Filled with ``guarded`` (fraction of the input energy in bins
             where the safeguard's floor is above the network's mask),
-            ``removed`` (energy the mask removes, ``Σ|Y|²(1-M)²``) and
-            ``noise`` (the noise estimate's energy ``Σ N``), per row.
+            ``removed`` (energy the mask removes, ``Σ|Y|²(1-M)²``), ``noise``
+            (the noise estimate's energy ``Σ N``) and ``total`` (``Σ|Y|²``), per row.
 
         Returns
         -------
@@ -396,7 +373,7 @@ class EnhancerNet(nn.Module):
         spec = self.stft(x)
         power = spec.real**2 + spec.imag**2
         noise = self.noise_floor(power)
-        feats = self.features(power, noise, self.band_bins(band_hz, y.shape[0]))
+        feats = self.features(power, noise)
         if chunk_frames is None or chunk_frames >= feats.shape[-1]:
             mask = self(feats)
         else:
@@ -410,6 +387,7 @@ class EnhancerNet(nn.Module):
         if stats is not None:
             stats["removed"] = (power * (1 - mask) ** 2).sum(dim=(1, 2))
             stats["noise"] = noise.sum(dim=(1, 2)) * power.shape[-1]
+            stats["total"] = power.sum(dim=(1, 2))
             stats.setdefault("guarded", torch.zeros(y.shape[0]))
         return self.istft(spec * mask, n) * rms
 
