@@ -10,8 +10,15 @@ frame from a pair of frames.  This package holds the working version:
     generate(model_path, video, *, tiles, combine) -> Generation   audio from a new video
     evaluate_model(model_path, data_path) -> dict                  metrics vs predict-zero
 
-(:mod:`visualmic.learn.enhance` and :mod:`visualmic.learn.enhance_train` hold
-the hybrid enhancer of ``recover --enhance``; see docs/enhance.md.)
+The hybrid enhancer of ``recover --enhance`` (docs/enhance.md):
+
+    load_enhancer(path_or_None) -> Enhancer                         enhancer(y, rate) -> y, .info
+    train_enhancer(output, *, cache, config=EnhancerTrainConfig())  train one
+
+(:mod:`.enhance_model` the network and its safeguard, :mod:`.enhance` the
+callable and checkpoints, :mod:`.enhance_config`, :mod:`.enhance_sounds`,
+:mod:`.enhance_content`, :mod:`.enhance_data`, :mod:`.enhance_render`,
+:mod:`.enhance_loss` and :mod:`.enhance_train` its training.)
 
 Only this package imports torch (``pip install 'visualmic[learn]'``); the
 dataset builder (:mod:`visualmic.learn.data`) works without it.  Names are
@@ -51,6 +58,10 @@ _LAZY = {
     "Generation": "generate",
     "generate": "generate",
     "evaluate_model": "generate",
+    "Enhancer": "enhance",
+    "load_enhancer": "enhance",
+    "EnhancerTrainConfig": "enhance_config",
+    "train_enhancer": "enhance_train",
 }
 
 __all__ = list(_LAZY)

