@@ -58,6 +58,7 @@ CONTENT = {  # per frame rate: the kinds of sound (the full run; --quick takes t
 }
 TEXTURES = ("gravel", "rocket", "coins", "page", "immunohistochemistry")
 STRINGS_HZ = (82.41, 110.0, 146.83, 196.0, 246.94)  # E2 A2 D3 G3 B3
+PEAK_DB = 10.0  # a string peak counts for the bar when the raw recovery shows it this far above the floor
 
 
 def band(rate: float) -> tuple[float, float]:
@@ -255,11 +256,16 @@ def summary(rows: list[dict], times: dict) -> dict:
         print(f"  2200 fps: SNR over best-of mean {g:+.2f} dB (>= +3) -> {'PASS' if g >= 3 else 'FAIL'}; "
               f"STOI {sg:+.3f} (>= +0.05) -> {'PASS' if sg >= 0.05 else 'FAIL'}; worst {w:+.2f} dB "
               f"(>= 0) -> {'PASS' if w >= 0 else 'FAIL'}")
-    proms = [(r["rate"], f, b - a) for r in rows for f, a, b in r.get("prominence", [])]
+    # The string peaks the raw recovery shows (>= PEAK_DB above the local floor; a "peak" in a
+    # video whose raw SNR is ~0 dB is noise and has nothing to keep).
+    proms = [(r["rate"], f, b - a) for r in rows for f, a, b in r.get("prominence", [])
+             if a >= PEAK_DB]
+    skipped = sum(a < PEAK_DB for r in rows for _, a, _ in r.get("prominence", []))
     if proms:
         worst = min(proms, key=lambda p: p[2])
-        print(f"  string peaks: prominence enhanced - raw, worst {worst[2]:+.2f} dB "
-              f"({worst[1]:.0f} Hz at {worst[0]:.0f} fps; >= -3) -> {'PASS' if worst[2] >= -3 else 'FAIL'}")
+        print(f"  string peaks (raw prominence >= {PEAK_DB:g} dB: {len(proms)}, {skipped} others): "
+              f"prominence enhanced - raw, worst {worst[2]:+.2f} dB ({worst[1]:.0f} Hz at "
+              f"{worst[0]:.0f} fps; >= -3) -> {'PASS' if worst[2] >= -3 else 'FAIL'}")
     print("  enhancing a 4 s clip: " + ", ".join(f"{r:.0f} fps {t * 1000:.0f} ms" for r, t in times.items())
           + f" -> {'PASS' if max(times.values()) < 1 else 'FAIL'}")
     return out

@@ -405,11 +405,11 @@ def test_plucked_strings_have_their_harmonics():
 
 
 def test_flicker_artefact_is_folded_at_the_frame_rate(rng):
-    from visualmic.learn.enhance_content import _fold
+    from visualmic.learn.enhance_content import fold_frequency
 
-    assert _fold(120.0, 600.0) == 120.0
-    assert _fold(480.0, 600.0) == 120.0  # 4th harmonic of 120 Hz, aliased
-    assert _fold(100.0, 150.0) == 50.0
+    assert fold_frequency(120.0, 600.0) == 120.0
+    assert fold_frequency(480.0, 600.0) == 120.0  # 4th harmonic of 120 Hz, aliased
+    assert fold_frequency(100.0, 150.0) == 50.0
 
 
 def test_silence_and_speech_without_espeak(monkeypatch):
@@ -489,6 +489,38 @@ def test_shipped_checkpoint_improves_snr_on_a_synthetic_clip():
     raw = snr(y, motion, rate=RATE, band=(80, 1000), max_lag=3)
     enhanced = snr(enh(y, RATE), motion, rate=RATE, band=(80, 1000), max_lag=3)
     assert enhanced > raw + 2.0, (raw, enhanced)
+
+
+@needs_shipped
+def test_shipped_checkpoint_records_its_rates_and_content():
+    enh = load_enhancer()
+    assert enh.info["rates"] == [400.0, 20000.0]
+    for kind in ("plucked", "bowed", "percussion", "hum", "music", "voice", "silence"):
+        assert kind in enh.info["content"]
+    assert default_checkpoint().stat().st_size < 2_000_000
+
+
+@needs_shipped
+@pytest.mark.parametrize("rate", [600.0, 1000.0])
+def test_shipped_checkpoint_helps_plucked_strings_at_low_rates(rate):
+    # Strings in white noise at 10 dB (the classical estimate's noise is white): the shipped
+    # model, which runs natively at these rates, gains over 1 dB on average over three
+    # pieces, and loses at most 1 dB on any (measured: -0.6 dB on one piece at 1000 fps).
+    from visualmic.learn.enhance_content import plucked_strings
+
+    n = int(3 * rate)
+    band = (80.0, 0.45 * rate)
+    enh = load_enhancer()
+    gains = []
+    for seed in (123, 5, 9):
+        clean = plucked_strings(rate, n, np.random.default_rng(seed))
+        noise = np.random.default_rng(7).standard_normal(n)
+        y = clean + noise * math.sqrt(np.mean(clean**2) / 10.0)
+        out = enh(y, rate)
+        assert enh.info["fallback"] is None
+        gains.append(snr(out, clean, rate=rate, band=band, max_lag=3)
+                     - snr(y, clean, rate=rate, band=band, max_lag=3))
+    assert np.mean(gains) > 1.0 and min(gains) > -1.0, gains
 
 
 @needs_shipped

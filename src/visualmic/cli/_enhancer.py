@@ -14,17 +14,19 @@ HELP = "train the neural enhancer used by 'recover --enhance'"
 DESCRIPTION = """\
 Train the hybrid enhancer: a small neural network that takes the classical
 motion signal (the combined steerable-pyramid bands) and removes noise using the
-structure of sound (harmonics, formants, pauses), beyond what any per-frame
-estimator can do.
+structure of sound (harmonics, formants, onsets, pauses), beyond what any
+per-frame estimator can do. A safeguard keeps every time-frequency bin that
+the classical estimate shows with high confidence, whatever the network says.
 
-Training data are synthetic and made here: clean sounds (espeak-ng speech with
-training voices and texts, random music, tones, chirps, random object
-responses), and videos rendered in memory and recovered with the classical
-pipeline, whose estimation noise is remixed with the clean sounds at random
-SNRs. Held-out videos (unseen textures, voices, texts and music) are the
-validation set. Data are cached in --cache and reused; the checkpoint with the
-best validation gain is written to -o, the full training state to -o + '.state'
-(for --resume).
+Training data are synthetic and made here, at frame rates from 400 fps up:
+clean sounds (espeak-ng speech, or synthetic voices without it; music, tones,
+chirps, plucked and bowed strings, percussion, engine hums, band-limited
+noise, silence; random object responses) mixed at random SNRs with estimation
+noise (white, or from videos rendered and recovered with --renders) and
+recording artefacts (light flicker, compression, drift). Held-out mixtures at
+600-5000 fps are the validation set. Data are cached in --cache and reused;
+the checkpoint with the best validation gain is written to -o, the full
+training state to -o + '.state' (for --resume).
 
 Use the result with: visualmic recover VIDEO -o OUT.wav --enhance MODEL.pt"""
 

@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 __all__ = ["plucked_strings", "bowed_strings", "percussion", "hum", "band_noise", "voice",
-           "add_artefacts", "OPEN_STRINGS_HZ"]
+           "add_artefacts", "fold_frequency", "OPEN_STRINGS_HZ"]
 
 #: Open strings of a guitar in standard tuning (Hz): E2 A2 D3 G3 B3 E4.
 OPEN_STRINGS_HZ = (82.41, 110.0, 146.83, 196.0, 246.94, 329.63)
@@ -210,7 +210,7 @@ def voice(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
     return _peak1(y)
 
 
-def _fold(f: float, rate: float) -> float:
+def fold_frequency(f: float, rate: float) -> float:
     """Frequency ``f`` as a camera at ``rate`` frames per second records it (aliased)."""
     return abs(((f + rate / 2) % rate) - rate / 2)
 
@@ -246,7 +246,7 @@ def add_artefacts(noise: np.ndarray, rate: float, rng: np.random.Generator, *,
         lines = [2 * mains * k for k in range(1, 5)] + ([mains] if rng.random() < 0.3 else [])
         amp = level * rng.uniform(0.2, 3.0)
         for i, f in enumerate(lines):
-            fa = _fold(f, rate)
+            fa = fold_frequency(f, rate)
             if 1.0 < fa < 0.45 * rate:
                 out += amp / (i + 1) * np.sin(2 * np.pi * fa * t + rng.uniform(0, 6.3))
     if rng.random() < 0.5:
