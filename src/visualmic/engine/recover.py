@@ -333,6 +333,7 @@ def recover(
         "highpass": highpass,
         "denoise": denoise,
         "enhance": None if enhance is None else (getattr(enhance, "info", None) or {}).get("path"),
+        "enhance_effect": _enhance_effect(enhance),
         "output_rate": output_rate,
         "roi": list(roi) if roi is not None else None,
         "downsample": downsample,
@@ -393,6 +394,15 @@ def _postprocess(y: np.ndarray, rate: float, *, highpass, enhance, denoise, deno
         y = post.resample(y, rate, float(output_rate))
         out_rate = float(output_rate)
     return post.normalize(y).astype(np.float32), out_rate, t_enhance
+
+
+def _enhance_effect(enhance) -> dict | None:
+    """What the enhancer reported about its last call (how much of the signal it changed)."""
+    if enhance is None:
+        return None
+    info = getattr(enhance, "info", None) or {}
+    keys = ("changed_fraction", "guarded_fraction", "excess_removal", "fallback", "rate")
+    return {k: info[k] for k in keys if k in info} or None
 
 
 __all__ += ["Band"]
