@@ -71,7 +71,7 @@ def cell_edges(n: int, cell: int) -> np.ndarray:
     Examples
     --------
     >>> cell_edges(40, 16).tolist(), cell_edges(36, 16).tolist()
-    ([0, 16, 24, 40], [0, 16, 36])
+    ([0, 16, 32, 40], [0, 16, 36])
     """
     n, cell = int(n), int(cell)
     edges = list(range(0, n, cell)) + [n]

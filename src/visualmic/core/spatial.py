@@ -1,0 +1,505 @@
+"""Spatially adaptive combination of cell signals: find where the sound is, use it from there.
+
+The estimators give, per oriented band ``b`` and spatial cell ``c``, a signal
+``s[b, c, t]`` (:meth:`visualmic.motion.PhaseMotion.cell_signals`). Each is modelled as
+``s[b, c] = g[b, c] * d + n[b, c]``: a signed gain times the motion, plus noise of
+variance ``v[b, c]``. The maximum-likelihood weights ``g / v`` of that model are, for
+a region translating as a whole, separable: ``g[b, c] / v[b, c] ~ beta[b] * alpha[c]``
+(the cell's share of the band energy cancels between gain and noise), so the channel
+weights are estimated as a band profile ``beta`` times cell weights ``alpha``:
+
+1. **Broadband.** Starting from today's whole-frame combination
+   (:func:`visualmic.align.combine_bands` of the band sums), alternate: cell signals
+   ``y[c] = sum_b beta[b] s[b, c]`` are regressed on the current estimate
+   (leave-one-out, so that a cell's own noise does not inflate its gain) to give
+   ``alpha[c] = gamma[c] / nu[c]`` with its standard error; the alpha-weighted band
+   signals give ``beta[b] = G[b] / V[b]`` the same way. A chi-square test on the
+   scatter of the cells' ``alpha`` around their mean decides whether the cells
+   agree (then every cell gets the mean: exactly the whole-frame band combination,
+   so whole-frame videos lose nothing); otherwise each cell's weight is shrunk by a
+   non-negative garrote ``max(0, 1 - tau**2 / z**2)`` with ``z`` its t-statistic and
+   ``tau = max(3, sqrt(2 ln n_cells))`` (the universal threshold, at least 3), so static background,
+   flat or saturated cells get weight 0. Signs are kept: a cell moving in opposite
+   phase gets a negative weight (it is flipped, never cancelled). Each significant
+   cell may be shifted by a bounded lag (sign-aware, as :func:`visualmic.align.
+   align_bands`).
+2. **Per frequency sub-band.** The spectrum is split into sub-bands (third
+   octaves merged until each holds enough DFT bins). In each, the cell weights are
+   re-estimated against the sub-band's own estimate, started from the broadband
+   weights; if the cells' sub-band weights differ significantly from the broadband
+   ones (chi-square test), the significant deviations are kept (garrote), else the
+   broadband weights are used. A scene whose parts carry different tones thus keeps
+   every tone, each from the part that carries it.
+3. **Units.** Each sub-band estimate is divided by ``sum_c |alpha[c]| U[c]``, with
+   ``U[c]`` the response of ``y[c]`` to a unit of motion estimated from the
+   broadband fit (``U[c] = sum_b beta[b] w[b, c] G[b]``, ``w`` the cell's share of
+   band energy, ``G[b]`` the band's gain per unit energy share, normalised so that
+   ``max |G| = 1``). The signal is thus in radians of phase of the most responsive
+   band, as if the whole frame moved like the vibrating region, in every sub-band.
+
+For signals longer than ``window`` samples the weights are estimated on evenly
+spaced excerpts and applied to the whole signal (time ``O(n_bands n_cells T)``).
+
+References
+----------
+.. [1] A. Davis et al., "The visual microphone: passive recovery of sound from
+   video", ACM TOG 33(4), 2014. https://doi.org/10.1145/2601097.2601119
+.. [2] L. Breiman, "Better subset regression using the nonnegative garrote",
+   Technometrics 37(4), 1995. https://doi.org/10.1080/00401706.1995.10484371
+.. [3] D. L. Donoho and I. M. Johnstone, "Ideal spatial adaptation by wavelet
+   shrinkage", Biometrika 81(3), 1994. https://doi.org/10.1093/biomet/81.3.425
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft as sfft
+from scipy.stats import chi2
+
+from .._errors import ParameterError
+from ..align import best_lag, combine_bands
+
+__all__ = ["SpatialCombination", "combine_cells", "subband_edges", "COMBINE_WINDOW"]
+
+#: Samples on which the weights are estimated (longer signals: evenly spaced excerpts).
+COMBINE_WINDOW = 16384
+_EPS = 1e-300
+_P_AGREE = 1e-3  # false-alarm rate of the chi-square tests "cells differ"
+
+
+@dataclass(frozen=True)
+class SpatialCombination:
+    """Result of :func:`combine_cells` (time last; ``n_sub`` frequency sub-bands).
+
+    Attributes
+    ----------
+    signal : np.ndarray [shape=(T,)]
+        The combined motion signal, in radians of the most responsive band (see the
+        module notes on units).
+    band_weights : np.ndarray [shape=(n_bands,)]
+        ``beta``: weight of each band within a cell.
+    cell_weights : np.ndarray [shape=(n_sub, n_cells)]
+        ``alpha`` per sub-band, signed (negative: the cell moves in opposite phase and
+        is flipped). Applied as ``sum_c alpha[k, c] y[c]``.
+    broadband_weights : np.ndarray [shape=(n_cells,)]
+        Cell weights of the broadband fit.
+    gains : np.ndarray [shape=(n_bands, n_cells)]
+        Signed gain of each cell-band signal against ``signal`` (after lags).
+    noise_var : np.ndarray [shape=(n_bands, n_cells)]
+        Residual noise variance of each cell-band signal, in rad² per sample.
+    snr_db : np.ndarray [shape=(n_bands, n_cells)]
+        ``10 log10(gain**2 var(signal) / noise_var)`` per cell-band.
+    cell_snr_db : np.ndarray [shape=(n_cells,)]
+        SNR of each cell's band-combined signal ``y[c]`` against the estimate (per
+        sample, whole band).
+    cell_z : np.ndarray [shape=(n_cells,)]
+        t-statistic of each cell's gain (its significance; ``|z| > threshold``).
+    significant : np.ndarray [shape=(n_cells,), dtype=bool]
+        Cells whose broadband weight survived the significance test.
+    subband_snr_db : np.ndarray [shape=(n_sub, n_cells)]
+        Per-cell SNR in each sub-band (signal and noise power within the sub-band).
+    subband_edges_hz : np.ndarray [shape=(n_sub + 1,)]
+        Sub-band edges in Hz (0 to Nyquist).
+    subband_adapted : np.ndarray [shape=(n_sub,), dtype=bool]
+        Sub-bands whose cell weights differ significantly from the broadband ones.
+    lags : np.ndarray [shape=(n_cells,), dtype=int]
+        Shift applied to each cell: ``y[c, t - lag]``.
+    unit_response : np.ndarray [shape=(n_cells,)]
+        ``U[c]``: response of ``y[c]`` to one unit of ``signal``.
+    uniform : bool
+        True when the cells agreed (whole-frame weighting was used in the broadband fit).
+    threshold : float
+        The significance threshold ``tau`` on ``|z|``.
+    snr_est_db : float
+        Estimated SNR of ``signal`` (per sample, whole band) from the fitted model.
+    """
+
+    signal: np.ndarray
+    band_weights: np.ndarray
+    cell_weights: np.ndarray
+    broadband_weights: np.ndarray
+    gains: np.ndarray
+    noise_var: np.ndarray
+    snr_db: np.ndarray
+    cell_snr_db: np.ndarray
+    cell_z: np.ndarray
+    significant: np.ndarray
+    subband_snr_db: np.ndarray
+    subband_edges_hz: np.ndarray
+    subband_adapted: np.ndarray
+    lags: np.ndarray
+    unit_response: np.ndarray
+    uniform: bool
+    threshold: float
+    snr_est_db: float
+
+
+def subband_edges(rate: float, n: int, *, min_bins: int = 64) -> np.ndarray:
+    """Frequency sub-band edges: third octaves, merged until each has ``min_bins`` bins.
+
+    Parameters
+    ----------
+    rate : float
+        Sample rate in Hz (the video frame rate).
+    n : int
+        Signal length in samples (sets the DFT bin spacing ``rate / n``).
+    min_bins : int, optional
+        Least number of DFT bins per sub-band (default 64).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_sub + 1,)]
+        Edges in Hz from 0 to ``rate / 2``.
+
+    Examples
+    --------
+    >>> subband_edges(2200.0, 2200, min_bins=64).round().tolist()
+    [0.0, 79.0, 157.0, 250.0, 315.0, 397.0, 500.0, 630.0, 794.0, 1000.0, 1100.0]
+    """
+    nyq = rate / 2.0
+    df = rate / n
+    thirds = 1000.0 * 2.0 ** (np.arange(-30, 12) / 3.0)
+    cand = [0.0] + [float(f) for f in thirds if 0 < f < nyq] + [nyq]
+    edges = [0.0]
+    for f in cand[1:]:
+        if (f - edges[-1]) / df >= min_bins:
+            edges.append(f)
+    if edges[-1] < nyq:
+        if len(edges) > 1 and (nyq - edges[-1]) / df < min_bins:
+            edges[-1] = nyq
+        else:
+            edges.append(nyq)
+    return np.asarray(edges)
+
+
+def _loo_fit(sig: np.ndarray, w: np.ndarray, unit: np.ndarray, *, bins: float):
+    """Leave-one-out gains, noise and weight t-statistics of channels against their sum.
+
+    ``sig`` (n, m) real or complex, current weights ``w`` (n,), the channels' unit
+    responses ``unit`` (n,) fixing the scale of the estimate ``sum w sig / sum |w| unit``.
+    ``bins`` is 1 for real samples and 2 for complex DFT bins (real degrees of
+    freedom per entry). Returns ``(gain, noise, alpha_hat, se)`` with
+    ``alpha_hat = gain / noise`` and ``se`` its standard error.
+    """
+    total = w @ sig
+    norm = float(np.abs(w) @ unit)
+    own = np.abs(w) * unit
+    loo = (total[None, :] - w[:, None] * sig) / np.maximum(norm - own, _EPS)[:, None]
+    ll = np.einsum("nt,nt->n", loo, loo.conj()).real + _EPS
+    gain = np.einsum("nt,nt->n", sig, loo.conj()).real / ll
+    r = sig - gain[:, None] * loo
+    noise = np.maximum(np.mean((r * r.conj()).real, axis=1), _EPS)
+    se_gain = np.sqrt(noise / (bins * ll))
+    return gain, noise, gain / noise, se_gain / noise
+
+
+def _shrink(alpha: np.ndarray, se: np.ndarray, target: np.ndarray, tau: float):
+    """Chi-square test of ``alpha`` against ``target`` (fitted scale), then a garrote.
+
+    Returns ``(weights, differs)``: the target scaled by least squares if the
+    deviations are consistent with noise, else target plus the garroted deviations.
+    """
+    iv = 1.0 / np.maximum(se, _EPS) ** 2
+    tt = float(np.sum(iv * target * target))
+    scale = float(np.sum(iv * alpha * target)) / tt if tt > 0 else 0.0
+    dev = alpha - scale * target
+    z = dev / np.maximum(se, _EPS)
+    q = float(np.sum(z * z))
+    n = len(alpha)
+    if n < 3 or q <= chi2.isf(_P_AGREE, n - 1):
+        return scale * target, False
+    keep = np.clip(1.0 - tau**2 / np.maximum(z * z, _EPS), 0.0, 1.0)
+    return scale * target + keep * dev, True
+
+
+def _significant(alpha: np.ndarray, se: np.ndarray, tau: float) -> np.ndarray:
+    """Garrote ``alpha`` towards 0: ``alpha * max(0, 1 - tau**2 / z**2)``."""
+    z = alpha / np.maximum(se, _EPS)
+    return alpha * np.clip(1.0 - tau**2 / np.maximum(z * z, _EPS), 0.0, 1.0)
+
+
+def _check_cells(cells, rate, max_lag) -> np.ndarray:
+    x = np.asarray(cells, dtype=np.float64)
+    if x.ndim != 3 or x.shape[2] < 16 or min(x.shape) < 1:
+        raise ParameterError(f"cell signals must have shape (n_bands, n_cells, T>=16), got "
+                             f"{np.shape(cells)}; pass estimator.cell_signals(frames)")
+    if not np.all(np.isfinite(x)):
+        raise ParameterError("cell signals contain NaN or infinity; check the input frames")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(rate) or rate <= 0:
+        raise ParameterError(f"rate={rate!r} must be a positive frame rate in Hz")
+    if isinstance(max_lag, bool) or not isinstance(max_lag, (int, np.integer)) or max_lag < 0:
+        raise ParameterError(f"max_lag={max_lag!r} must be a non-negative integer of samples")
+    return x
+
+
+def _excerpt(x: np.ndarray, window: int, blocks: int) -> np.ndarray:
+    T = x.shape[-1]
+    if T <= window:
+        return x
+    length = window // blocks
+    starts = np.linspace(0, T - length, blocks).round().astype(int)
+    return np.concatenate([x[..., a : a + length] for a in starts], axis=-1)
+
+
+def _shift(x: np.ndarray, lag: int) -> np.ndarray:
+    """``y[..., t] = x[..., t - lag]`` with zeros shifted in."""
+    y = np.zeros_like(x)
+    if lag > 0:
+        y[..., lag:] = x[..., :-lag]
+    elif lag < 0:
+        y[..., :lag] = x[..., -lag:]
+    else:
+        y[...] = x
+    return y
+
+
+class _Broadband:
+    """State of the broadband fit (band weights, cell weights, lags, unit responses)."""
+
+    def __init__(self, x: np.ndarray, share: np.ndarray, *, max_lag: int, iterations: int):
+        nb, nc, T = x.shape
+        self.tau = max(3.0, float(np.sqrt(2.0 * np.log(max(nc, 2)))))
+        self.share = share
+        whole = combine_bands(x.sum(axis=1), max_lag=0)
+        self.beta = whole.weights * whole.signs
+        self.g_band = whole.gains * whole.signs
+        self.alpha = np.ones(nc)
+        self.lags = np.zeros(nc, dtype=int)
+        self.G = np.ones(nb)
+        self.d = whole.signal
+        self.uniform = True
+        for it in range(iterations):
+            y = np.einsum("b,bct->ct", self.beta, x)
+            # Cells against the current estimate (leave-one-out); the first pass is
+            # against the whole-frame estimate (all cells with weight 1).
+            _, _, a_hat, se = _loo_fit(y, self.alpha, self._unit(), bins=1.0)
+            alpha, differs = _shrink(a_hat, se, np.ones(nc), self.tau)
+            if differs:
+                alpha = _significant(a_hat, se, self.tau)
+            self.uniform = not differs
+            if not np.any(alpha):
+                alpha = np.ones(nc)  # nothing significant: keep the whole frame
+                self.uniform = True
+            self.alpha, self.z = alpha, a_hat / np.maximum(se, _EPS)
+            if it == 2 and max_lag > 0 and not self.uniform:
+                self._align(x, y, max_lag)
+            self._fit_bands(x)
+            d = self.alpha @ np.einsum("b,bct->ct", self.beta, x) / max(
+                float(np.abs(self.alpha) @ self._unit()), _EPS)
+            done = np.allclose(d, self.d, rtol=1e-6, atol=1e-9 * (np.abs(d).max() + _EPS))
+            self.d = d
+            if done and it > 3:
+                break
+
+    def _unit(self) -> np.ndarray:
+        """``U[c] = sum_b beta[b] share[b, c] G[b]``: response of ``y[c]`` to a unit motion."""
+        return np.abs(np.einsum("b,bc,b->c", self.beta, self.share, self.G)) + _EPS
+
+    def measured_unit(self, x: np.ndarray) -> np.ndarray:
+        """Unit responses measured where the broadband estimate is seen, modelled elsewhere.
+
+        A significant cell's ``|gamma[c]|`` (gain of ``y[c]`` against the estimate) is
+        its response; other cells use the model :meth:`_unit` scaled to agree with the
+        measured cells (least squares), so that every sub-band is in the same units.
+        """
+        y = np.einsum("b,bct->ct", self.beta, x)
+        gam = np.abs(y @ self.d) / (float(self.d @ self.d) + _EPS)
+        model = self._unit()
+        sig = self.alpha != 0
+        if not np.any(sig):
+            return model
+        k = float(gam[sig] @ model[sig]) / (float(model[sig] @ model[sig]) + _EPS)
+        return np.where(sig, np.maximum(gam, _EPS), k * model + _EPS)
+
+    def _fit_bands(self, x: np.ndarray) -> None:
+        """Band weights from the alpha-weighted band signals, and the bands' unit gains."""
+        z = np.einsum("c,bct->bt", self.alpha, x)
+        unit = np.abs(self.g_band) + _EPS
+        g, _, beta, _ = _loo_fit(z, self.beta, unit, bins=1.0)
+        scale = float(np.abs(self.beta) @ unit) / max(float(np.abs(beta) @ np.abs(g)), _EPS)
+        self.beta = beta * scale  # leave-one-out, as combine_bands (scale kept)
+        self.g_band = g
+        # Gain per unit share of band energy, over the weighted cells.
+        den = np.abs(self.alpha) @ self.share.T + _EPS  # (nb,)
+        G = g / den
+        self.G = G / (np.abs(G).max() + _EPS)
+
+    def _align(self, x: np.ndarray, y: np.ndarray, max_lag: int) -> None:
+        """Bounded, sign-aware lag of each significant cell against the estimate."""
+        T = x.shape[-1]
+        margin = 3.0 / np.sqrt(T)
+        for c in np.nonzero(self.alpha)[0]:
+            lag, corr = best_lag(y[c], self.d, max_lag=max_lag)
+            if lag != 0:
+                _, c0 = best_lag(y[c], self.d, max_lag=0)
+                if abs(corr) - abs(c0) < margin:
+                    lag = 0
+            if lag != 0:
+                self.lags[c] += lag
+                x[:, c] = _shift(x[:, c], lag)
+
+
+def _subband(Yk: np.ndarray, alpha0: np.ndarray, unit: np.ndarray, tau: float,
+             iterations: int) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Cell weights in one sub-band from the cells' DFT bins ``Yk`` (n_cells, m).
+
+    Started from the first principal component of the cells (each normalised to
+    unit power), iterated leave-one-out, then tested against the broadband weights
+    ``alpha0`` (:func:`_shrink`). Returns ``(weights, adapted, snr)`` with ``snr``
+    the per-cell power SNR in the sub-band (linear).
+    """
+    nc, m = Yk.shape
+    if m < 2 or nc < 2:
+        return alpha0, False, np.zeros(nc)
+    p = np.sqrt(np.mean(np.abs(Yk) ** 2, axis=1)) + _EPS
+    Z = Yk / p[:, None]
+    _, vec = np.linalg.eigh((Z @ Z.conj().T).real)
+    w = vec[:, -1] / p
+    w *= np.sign(w @ alpha0) or 1.0
+    gam = nu = None
+    for _ in range(iterations):
+        gam, nu, a_hat, se = _loo_fit(Yk, w, unit, bins=2.0)
+        new = _significant(a_hat, se, tau)
+        if not np.any(new):
+            new = a_hat
+        if np.allclose(new, w, rtol=1e-5, atol=1e-12 * (np.abs(new).max() + _EPS)):
+            w = new
+            break
+        w = new
+    d = w @ Yk / max(float(np.abs(w) @ unit), _EPS)
+    snr = gam**2 * float(np.sum(np.abs(d) ** 2)) / (nu * m)
+    _, _, a_hat, se = _loo_fit(Yk, w, unit, bins=2.0)
+    weights, adapted = _shrink(a_hat, se, alpha0, tau)
+    if not adapted:
+        return alpha0, False, snr
+    if float(np.sum(weights * alpha0 / np.maximum(se, _EPS) ** 2)) < 0:
+        weights = -weights  # keep the broadband polarity
+    return weights, True, snr
+
+
+def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=None,
+                  window: int = COMBINE_WINDOW, blocks: int = 8,
+                  iterations: int = 20) -> SpatialCombination:
+    """Combine cell signals into one motion signal with spatially adaptive weights.
+
+    Parameters
+    ----------
+    cells : np.ndarray [shape=(n_bands, n_cells, T)]
+        High-passed cell signals in radians (``estimator.cell_signals`` of the
+        frames, each high-passed along time by the caller).
+    rate : float
+        Frame rate in Hz (sets the sub-band frequencies).
+    max_lag : int, optional
+        Bound on each cell's alignment shift in samples (default 10; 0 disables).
+    share : np.ndarray [shape=(n_bands, n_cells)], optional
+        Each cell's share of the band's reference energy (``estimator.cell_weights``);
+        used for the units (default: equal shares).
+    edges : array_like of float, optional
+        Sub-band edges in Hz (0 to ``rate / 2``); default :func:`subband_edges` with at
+        least ``max(32, 2 n_cells)`` DFT bins per sub-band of the estimation window.
+    window, blocks : int, optional
+        Signals longer than ``window`` samples (default 16384) are fitted on ``blocks``
+        (default 8) evenly spaced excerpts totalling ``window`` samples, and the weights
+        applied to the whole signal.
+    iterations : int, optional
+        Maximum iterations of each fit (default 20).
+
+    Returns
+    -------
+    SpatialCombination
+        The signal ``(T,)`` and the per-band, per-cell and per-sub-band weights, gains,
+        noise variances, SNRs and lags.
+
+    Raises
+    ------
+    ParameterError
+        If ``cells`` is not ``(n_bands, n_cells, T>=16)`` and finite, or an option is bad.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> d = rng.normal(size=4000)
+    >>> cells = rng.normal(size=(4, 16, 4000))
+    >>> cells[:, :4] += 2 * d                     # only 4 of 16 cells move
+    >>> comb = combine_cells(cells, rate=2200.0)
+    >>> bool(np.corrcoef(comb.signal, d)[0, 1] > 0.99), int(comb.significant.sum())
+    (True, 4)
+    """
+    x_all = _check_cells(cells, rate, max_lag)
+    x_all = x_all - x_all.mean(axis=2, keepdims=True)
+    nb, nc, T = x_all.shape
+    share = np.full((nb, nc), 1.0 / nc) if share is None else np.asarray(share, np.float64)
+    if share.shape != (nb, nc) or not np.all(np.isfinite(share)):
+        raise ParameterError(f"share must be the estimator's cell_weights of shape {(nb, nc)}, "
+                             f"got {share.shape}")
+    x = _excerpt(x_all, int(window), int(blocks)).copy()
+    bb = _Broadband(x, share, max_lag=int(max_lag), iterations=int(iterations))
+    unit = bb.measured_unit(x)
+    Te = x.shape[-1]
+    if edges is None:
+        edges = subband_edges(rate, Te, min_bins=max(32, 2 * nc))
+    edges = np.asarray(edges, dtype=np.float64)
+    # Sub-band weights on the estimation window.
+    Ye = sfft.rfft(np.einsum("b,bct->ct", bb.beta, x), axis=1)
+    fe = sfft.rfftfreq(Te, 1.0 / rate)
+    n_sub = len(edges) - 1
+    alphas = np.empty((n_sub, nc))
+    adapted = np.zeros(n_sub, dtype=bool)
+    sub_snr = np.zeros((n_sub, nc))
+    for k in range(n_sub):
+        sel = _bins(fe, edges, k)
+        alphas[k], adapted[k], sub_snr[k] = _subband(Ye[:, sel], bb.alpha, unit, bb.tau,
+                                                     int(iterations))
+    # Apply to the whole signal.
+    y = np.einsum("b,bct->ct", bb.beta, x_all)
+    for c in np.nonzero(bb.lags)[0]:
+        y[c] = _shift(y[c], int(bb.lags[c]))
+    Y = sfft.rfft(y, axis=1)
+    f = sfft.rfftfreq(T, 1.0 / rate)
+    D = np.zeros(len(f), dtype=complex)
+    for k in range(n_sub):
+        sel = _bins(f, edges, k)
+        D[sel] = alphas[k] @ Y[:, sel] / max(float(np.abs(alphas[k]) @ unit), _EPS)
+    signal = sfft.irfft(D, n=T)
+    return _report(signal, x_all, y, bb, unit, alphas, adapted, sub_snr, edges)
+
+
+def _bins(f: np.ndarray, edges: np.ndarray, k: int) -> np.ndarray:
+    """DFT bins of sub-band ``k`` (the DC bin is left out; the last band includes Nyquist)."""
+    lo, hi = edges[k], edges[k + 1]
+    sel = (f >= lo) & ((f < hi) if k < len(edges) - 2 else (f <= hi + 1e-9))
+    sel[0] = False
+    return sel
+
+
+def _report(signal, x, y, bb, unit, alphas, adapted, sub_snr, edges) -> SpatialCombination:
+    """Per-channel gains, noises and SNRs against the final signal."""
+    nb, nc, T = x.shape
+    d = signal - signal.mean()
+    dd = float(d @ d) + _EPS
+    xs = x.copy()
+    for c in np.nonzero(bb.lags)[0]:
+        xs[:, c] = _shift(xs[:, c], int(bb.lags[c]))
+    gains = np.einsum("bct,t->bc", xs, d) / dd
+    noise = np.maximum(np.mean(xs**2, axis=2) - gains**2 * dd / T, _EPS)
+    var_d = dd / T
+    snr = 10 * np.log10(np.maximum(gains**2 * var_d, _EPS) / noise)
+    gam = y @ d / dd
+    nu = np.maximum(np.mean(y * y, axis=1) - gam**2 * var_d, _EPS)
+    cell_snr = 10 * np.log10(np.maximum(gam**2 * var_d, _EPS) / nu)
+    a = bb.alpha
+    norm = float(a @ gam)
+    noise_d = float(np.sum(a * a * nu)) / max(norm * norm, _EPS)
+    snr_est = 10 * np.log10(max(var_d - noise_d, _EPS) / max(noise_d, _EPS))
+    return SpatialCombination(
+        signal=signal, band_weights=bb.beta.copy(), cell_weights=alphas,
+        broadband_weights=a.copy(), gains=gains, noise_var=noise, snr_db=snr,
+        cell_snr_db=cell_snr, cell_z=bb.z.copy(), significant=a != 0,
+        subband_snr_db=10 * np.log10(np.maximum(sub_snr, _EPS)), subband_edges_hz=edges,
+        subband_adapted=adapted, lags=bb.lags.copy(), unit_response=unit,
+        uniform=bool(bb.uniform), threshold=bb.tau, snr_est_db=float(snr_est),
+    )
