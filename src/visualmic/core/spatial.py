@@ -25,10 +25,11 @@ weights are estimated as a band profile ``beta`` times cell weights ``alpha``:
    align_bands`).
 2. **Per frequency sub-band.** The spectrum is split into sub-bands (third
    octaves merged until each holds enough DFT bins). In each, the cell weights are
-   re-estimated against the sub-band's own estimate, started from the broadband
-   weights; if the cells' sub-band weights differ significantly from the broadband
-   ones (chi-square test), the significant deviations are kept (garrote), else the
-   broadband weights are used. A scene whose parts carry different tones thus keeps
+   re-estimated against the sub-band's own estimate (started from the first
+   principal component of the cells); if they differ significantly from the
+   broadband ones (chi-square test) and promise at least 1 dB more SNR in the
+   sub-band (``ADAPT_GAIN``), the significant deviations are kept (garrote), else
+   the broadband weights are used. A scene whose parts carry different tones thus keeps
    every tone, each from the part that carries it.
 3. **Units.** Each sub-band estimate is divided by ``sum_c |alpha[c]| U[c]``, with
    ``U[c]`` the response of ``y[c]`` to a unit of motion estimated from the
@@ -67,6 +68,9 @@ __all__ = ["SpatialCombination", "combine_cells", "subband_edges", "COMBINE_WIND
 COMBINE_WINDOW = 16384
 _EPS = 1e-300
 _P_AGREE = 1e-3  # false-alarm rate of the chi-square tests "cells differ"
+#: A sub-band uses its own cell weights only if they promise this SNR ratio (1 dB)
+#: over the broadband weights in that sub-band.
+ADAPT_GAIN = 10 ** 0.1
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,10 @@ class SpatialCombination:
     cell_weights : np.ndarray [shape=(n_sub, n_cells)]
         ``alpha`` per sub-band, signed (negative: the cell moves in opposite phase and
         is flipped). Applied as ``sum_c alpha[k, c] y[c]``.
+    cross_weights : np.ndarray [shape=(n_sub, n_cells)]
+        Weights of the cells' signals with the band profile for motion at right angles
+        to the strongest one (``(n_sub, 0)`` when not used); lets a part moving in
+        another direction carry its own sub-bands.
     broadband_weights : np.ndarray [shape=(n_cells,)]
         Cell weights of the broadband fit.
     gains : np.ndarray [shape=(n_bands, n_cells)]
@@ -119,6 +127,7 @@ class SpatialCombination:
     signal: np.ndarray
     band_weights: np.ndarray
     cell_weights: np.ndarray
+    cross_weights: np.ndarray
     broadband_weights: np.ndarray
     gains: np.ndarray
     noise_var: np.ndarray
@@ -310,9 +319,9 @@ class _Broadband:
         model = self._unit()
         sig = self.alpha != 0
         if not np.any(sig):
-            return model
+            return model, 1.0
         k = float(gam[sig] @ model[sig]) / (float(model[sig] @ model[sig]) + _EPS)
-        return np.where(sig, np.maximum(gam, _EPS), k * model + _EPS)
+        return np.where(sig, np.maximum(gam, _EPS), k * model + _EPS), k
 
     def _fit_bands(self, x: np.ndarray) -> None:
         """Band weights from the alpha-weighted band signals, and the bands' unit gains."""
@@ -371,9 +380,15 @@ def _subband(Yk: np.ndarray, alpha0: np.ndarray, unit: np.ndarray, tau: float,
         w = new
     d = w @ Yk / max(float(np.abs(w) @ unit), _EPS)
     snr = gam**2 * float(np.sum(np.abs(d) ** 2)) / (nu * m)
-    _, _, a_hat, se = _loo_fit(Yk, w, unit, bins=2.0)
+    gam, nu, a_hat, se = _loo_fit(Yk, w, unit, bins=2.0)
     weights, adapted = _shrink(a_hat, se, alpha0, tau)
     if not adapted:
+        return alpha0, False, snr
+    # Adopt the sub-band's own weights only if they promise a clearly better SNR in
+    # the sub-band than the broadband weights (both judged with the same gains).
+    def gain(v):
+        return float(v @ gam) ** 2 / max(float((v * v) @ nu), _EPS)
+    if gain(weights) < ADAPT_GAIN * gain(alpha0):
         return alpha0, False, snr
     if float(np.sum(weights * alpha0 / np.maximum(se, _EPS) ** 2)) < 0:
         weights = -weights  # keep the broadband polarity
@@ -381,7 +396,7 @@ def _subband(Yk: np.ndarray, alpha0: np.ndarray, unit: np.ndarray, tau: float,
 
 
 def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=None,
-                  window: int = COMBINE_WINDOW, blocks: int = 8,
+                  orientations: int | None = 4, window: int = COMBINE_WINDOW, blocks: int = 8,
                   iterations: int = 20) -> SpatialCombination:
     """Combine cell signals into one motion signal with spatially adaptive weights.
 
@@ -400,6 +415,11 @@ def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=No
     edges : array_like of float, optional
         Sub-band edges in Hz (0 to ``rate / 2``); default :func:`subband_edges` with at
         least ``max(32, 2 n_cells)`` DFT bins per sub-band of the estimation window.
+    orientations : int or None, optional
+        Orientations per pyramid level (default 4, the package default; bands ordered
+        level by level, orientation fastest). With an even number, the sub-band fits
+        also use each cell's signal for motion at right angles to the strongest
+        (:func:`_rotate`). None disables that.
     window, blocks : int, optional
         Signals longer than ``window`` samples (default 16384) are fitted on ``blocks``
         (default 8) evenly spaced excerpts totalling ``window`` samples, and the weights
@@ -438,34 +458,68 @@ def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=No
                              f"got {share.shape}")
     x = _excerpt(x_all, int(window), int(blocks)).copy()
     bb = _Broadband(x, share, max_lag=int(max_lag), iterations=int(iterations))
-    unit = bb.measured_unit(x)
+    unit, k_model = bb.measured_unit(x)
+    # Band profiles: the broadband one, and (if the bands are levels x orientations)
+    # the one for motion at right angles, so that parts moving in another direction
+    # than the strongest one are seen in the sub-bands.
+    profiles = [bb.beta]
+    perp = _rotate(bb.beta, orientations)
+    if perp is not None:
+        g_perp = _rotate(bb.G, orientations)
+        profiles.append(perp)
+        unit = np.concatenate([unit, k_model * np.abs(np.einsum(
+            "b,bc,b->c", perp, share, g_perp)) + _EPS])
+    beta2 = np.stack(profiles)  # (n_profiles, n_bands)
+    alpha0 = np.concatenate([bb.alpha] + [np.zeros(nc)] * (len(profiles) - 1))
     Te = x.shape[-1]
     if edges is None:
         edges = subband_edges(rate, Te, min_bins=max(32, 2 * nc))
     edges = np.asarray(edges, dtype=np.float64)
     # Sub-band weights on the estimation window.
-    Ye = sfft.rfft(np.einsum("b,bct->ct", bb.beta, x), axis=1)
+    Ye = sfft.rfft(np.einsum("pb,bct->pct", beta2, x).reshape(-1, Te), axis=1)
     fe = sfft.rfftfreq(Te, 1.0 / rate)
     n_sub = len(edges) - 1
-    alphas = np.empty((n_sub, nc))
+    alphas = np.empty((n_sub, len(alpha0)))
     adapted = np.zeros(n_sub, dtype=bool)
-    sub_snr = np.zeros((n_sub, nc))
+    sub_snr = np.zeros((n_sub, len(alpha0)))
     for k in range(n_sub):
         sel = _bins(fe, edges, k)
-        alphas[k], adapted[k], sub_snr[k] = _subband(Ye[:, sel], bb.alpha, unit, bb.tau,
+        alphas[k], adapted[k], sub_snr[k] = _subband(Ye[:, sel], alpha0, unit, bb.tau,
                                                      int(iterations))
     # Apply to the whole signal.
-    y = np.einsum("b,bct->ct", bb.beta, x_all)
+    yp = np.einsum("pb,bct->pct", beta2, x_all)
     for c in np.nonzero(bb.lags)[0]:
-        y[c] = _shift(y[c], int(bb.lags[c]))
-    Y = sfft.rfft(y, axis=1)
+        yp[:, c] = _shift(yp[:, c], int(bb.lags[c]))
+    y = yp[0]
+    Y = sfft.rfft(yp.reshape(-1, T), axis=1)
     f = sfft.rfftfreq(T, 1.0 / rate)
     D = np.zeros(len(f), dtype=complex)
     for k in range(n_sub):
         sel = _bins(f, edges, k)
         D[sel] = alphas[k] @ Y[:, sel] / max(float(np.abs(alphas[k]) @ unit), _EPS)
     signal = sfft.irfft(D, n=T)
-    return _report(signal, x_all, y, bb, unit, alphas, adapted, sub_snr, edges)
+    return _report(signal, x_all, y, bb, unit, alphas, adapted, sub_snr, edges, nc)
+
+
+def _rotate(beta: np.ndarray, orientations) -> np.ndarray | None:
+    """Band profile for motion at right angles: orientation ``k`` takes ``k - K/2``'s value.
+
+    A band of orientation ``theta_k = pi k / K`` responds to motion along ``phi`` as
+    ``cos(theta_k - phi)``; for ``phi + 90°`` that is band ``theta_k - 90°``, negated when
+    it wraps below 0. Assumes bands ordered level by level, orientation fastest, and
+    roughly isotropic textures. None when it does not apply (``K`` odd or unknown).
+    """
+    if orientations is None:
+        return None
+    K = int(orientations)
+    if K < 2 or K % 2 or len(beta) % K:
+        return None
+    b = np.asarray(beta).reshape(-1, K)
+    out = np.empty_like(b)
+    h = K // 2
+    out[:, h:] = b[:, :h]
+    out[:, :h] = -b[:, h:]
+    return out.reshape(-1)
 
 
 def _bins(f: np.ndarray, edges: np.ndarray, k: int) -> np.ndarray:
@@ -476,7 +530,7 @@ def _bins(f: np.ndarray, edges: np.ndarray, k: int) -> np.ndarray:
     return sel
 
 
-def _report(signal, x, y, bb, unit, alphas, adapted, sub_snr, edges) -> SpatialCombination:
+def _report(signal, x, y, bb, unit, alphas, adapted, sub_snr, edges, nc) -> SpatialCombination:
     """Per-channel gains, noises and SNRs against the final signal."""
     nb, nc, T = x.shape
     d = signal - signal.mean()
@@ -496,10 +550,12 @@ def _report(signal, x, y, bb, unit, alphas, adapted, sub_snr, edges) -> SpatialC
     noise_d = float(np.sum(a * a * nu)) / max(norm * norm, _EPS)
     snr_est = 10 * np.log10(max(var_d - noise_d, _EPS) / max(noise_d, _EPS))
     return SpatialCombination(
-        signal=signal, band_weights=bb.beta.copy(), cell_weights=alphas,
+        signal=signal, band_weights=bb.beta.copy(), cell_weights=alphas[:, :nc],
+        cross_weights=alphas[:, nc:],
         broadband_weights=a.copy(), gains=gains, noise_var=noise, snr_db=snr,
         cell_snr_db=cell_snr, cell_z=bb.z.copy(), significant=a != 0,
-        subband_snr_db=10 * np.log10(np.maximum(sub_snr, _EPS)), subband_edges_hz=edges,
-        subband_adapted=adapted, lags=bb.lags.copy(), unit_response=unit,
+        subband_snr_db=10 * np.log10(np.maximum(sub_snr[:, :nc], _EPS)),
+        subband_edges_hz=edges, subband_adapted=adapted, lags=bb.lags.copy(),
+        unit_response=unit[:nc],
         uniform=bool(bb.uniform), threshold=bb.tau, snr_est_db=float(snr_est),
     )
