@@ -26,7 +26,7 @@ import scipy.fft as sfft
 
 from visualmic.align import combine_bands
 from visualmic.bounds import crb_snr_db, periodic_gradients
-from visualmic.core.spatial import combine_cells
+from visualmic.core.spatial import combine_cells, highpass_cells
 from visualmic.denoise import highpass
 from visualmic.fast import motion_estimator
 from visualmic.metrics import snr
@@ -113,8 +113,7 @@ def cell_signals(frames, *, method="auto", cell=None, roi=None):
         return highpass_rows(s)[:, None], est
     c = np.concatenate([est.cell_signals(frames[t:t + 256])
                         for t in range(0, len(frames), 256)], axis=2)
-    nb, nc, T = c.shape
-    hp = highpass_rows(c.reshape(nb * nc, T)).reshape(nb, nc, T)
+    hp = highpass_cells(c, RATE)  # all channels at once (exact high-pass per band above)
     return hp, est
 
 

@@ -59,6 +59,9 @@ __all__ = [
 METHODS = ("phase", "fast", "auto")
 
 _BATCH = 32  # frames per matrix product (a reused buffer of 32 frames)
+# Frames per product with the (large) cell-kernel matrix: it is streamed from memory
+# once per batch, so larger batches are several times faster.
+_CELL_BATCH = 256
 
 #: Default largest phase excursion (radians) caused by the motion in any band for which
 #: the linear estimate is trusted (about 0.1 px at the finest bands of sharp textures).
@@ -195,10 +198,10 @@ class FastMotion:
             flat = frames.reshape(t, -1)
             ref = self.reference.reshape(1, -1)
             cells = np.empty((nb, nc, t))
-            work = np.empty((min(_BATCH, t), flat.shape[1]), np.float32)
+            work = np.empty((min(_CELL_BATCH, t), flat.shape[1]), np.float32)
             with single_blas_thread():
-                for t0 in range(0, t, _BATCH):
-                    part = flat[t0 : t0 + _BATCH]
+                for t0 in range(0, t, _CELL_BATCH):
+                    part = flat[t0 : t0 + _CELL_BATCH]
                     w = work[: len(part)]
                     np.subtract(part, ref, out=w, dtype=np.float32)
                     cells[:, :, t0 : t0 + len(part)] = (w @ self.cell_kernels).T.reshape(
