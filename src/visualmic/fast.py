@@ -170,7 +170,7 @@ class FastMotion:
     @property
     def cell_weights(self) -> np.ndarray:
         """``(n_bands, n_cells)`` share of each band's reference energy in each cell."""
-        self.phase.cell_grid  # raises without cells
+        self.phase.require_cells()  # raises without cells
         return self.phase.cell_weights
 
     def linear_cells(self, frames: np.ndarray) -> np.ndarray:
@@ -189,7 +189,7 @@ class FastMotion:
             cells in proportion (``c * (1 + s**2 / 6)`` with ``s`` the band's sum),
             so that the cells still add up to the corrected band signal.
         """
-        self.phase.cell_grid  # raises without cells
+        self.phase.require_cells()  # raises without cells
         frames = self.pyramid._check(frames)
         nb, nc, t = self.n_bands, self.n_cells, len(frames)
         if self.cell_kernels is None:

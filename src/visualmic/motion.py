@@ -109,7 +109,8 @@ class PhaseMotion:
             zip(self._tiles, self._w)
         ]) / self.weights_sum[:, None]
 
-    def _need_cells(self) -> CellGrid:
+    def require_cells(self) -> CellGrid:
+        """The cell grid; raises ParameterError if built without ``cell``."""
         if self.cells is None:
             raise ParameterError("this estimator was built without cells; pass cell=PX "
                                  "(e.g. cell=16) to get cell signals")
@@ -118,7 +119,7 @@ class PhaseMotion:
     @property
     def cell_grid(self) -> list:
         """``(x, y, w, h)`` of each cell in processed-frame pixels, row-major."""
-        return list(self._need_cells().boxes)
+        return list(self.require_cells().boxes)
 
     @property
     def n_cells(self) -> int:
@@ -155,7 +156,7 @@ class PhaseMotion:
         return self._cell_sums(frames, linear=True)
 
     def _cell_sums(self, frames: np.ndarray, *, linear: bool) -> np.ndarray:
-        grid = self._need_cells()
+        grid = self.require_cells()
         frames = self.pyramid._check(frames)
         t = len(frames)
         out = np.empty((self.n_bands, grid.n_cells, t), dtype=np.float64)

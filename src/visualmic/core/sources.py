@@ -2,20 +2,27 @@
 
 Cells that carry significant motion are found by deflation: the cells kept by
 :func:`visualmic.core.spatial.combine_cells`, then those kept after that estimate
-is regressed out of every cell, and so on until no new cell is significant. They are
-clustered by the correlation of their band-combined signals ``y[c]``, with scipy's
-hierarchical clustering (average linkage). Two cells of one
-source agree up to their noise: their correlation is at most
-``sqrt(rho_i rho_j)`` with ``rho = snr / (1 + snr)`` (per-sample SNR of each cell),
-so the correlation is divided by that ceiling (Spearman's correction for
-attenuation, with each cell's ``rho`` from Spearman's triads, see :func:`cell_distance`) and the distance is ``1 - min(1, |r| / sqrt(rho_i rho_j))``: 0 for
-cells of one source whatever their SNR or phase (cells in opposite phase are one
-source, flipped), about 1 for independent sources. Cells whose nearest neighbour is
-farther than ``AUTO_DISTANCE = 0.5`` (disattenuated correlation 0.5) take part in no
-source. ``n_sources="auto"`` cuts the tree at ``AUTO_DISTANCE``; an integer asks
-scipy for at most that many clusters (``criterion="maxclust"``). Each
-source is then combined with :func:`~visualmic.core.spatial.combine_cells` on its
-own cells. One source is the single-track result (all cells).
+is regressed out of every cell, and so on until no new cell is significant. They
+are clustered by the correlation of their band-combined signals ``y[c]`` with
+scipy's hierarchical clustering (average linkage). Two cells of one source agree up
+to their noise: their correlation is ``sqrt(rho_i rho_j)`` with ``rho = snr / (1 +
+snr)`` (each cell's signal fraction). The correlation is divided by that ceiling
+(Spearman's correction for attenuation, each ``rho`` from Spearman's triads, see
+:func:`cell_distance`), and the distance ``1 - min(1, |r| / sqrt(rho_i rho_j))`` is
+0 for cells of one source whatever their SNR or phase (cells in opposite phase are
+one source, flipped) and about 1 for independent sources.
+
+Cells whose nearest neighbour is farther than ``AUTO_DISTANCE = 0.5``
+(disattenuated correlation 0.5) take part in no source, and a source needs two
+cells or more. ``n_sources="auto"`` cuts the tree at ``AUTO_DISTANCE``; an integer
+``N`` cuts it into ever more clusters until ``N`` of them hold two cells or more
+(scipy ``criterion="maxclust"``). Each source is then combined with
+:func:`~visualmic.core.spatial.combine_cells` on its own cells, and the sources are
+ordered by the energy of their signals. One source is the single-track result
+(all cells).
+
+Reference: C. Spearman, "The proof and measurement of association between two
+things", Am. J. Psychol. 15(1), 1904. https://doi.org/10.2307/1412159
 """
 
 from __future__ import annotations

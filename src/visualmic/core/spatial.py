@@ -57,21 +57,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
-from scipy.stats import chi2
 
 from .._errors import ParameterError
-from ..align import best_lag, combine_bands
+from ._mlfit import EPS, Broadband, rotate_profile, shift, subband_weights
 
 __all__ = ["SpatialCombination", "combine_cells", "highpass_cells", "subband_edges",
            "COMBINE_WINDOW"]
 
 #: Samples on which the weights are estimated (longer signals: evenly spaced excerpts).
 COMBINE_WINDOW = 16384
-_EPS = 1e-300
-_P_AGREE = 1e-3  # false-alarm rate of the chi-square tests "cells differ"
-#: A sub-band uses its own cell weights only if they promise this SNR ratio (1 dB)
-#: over the broadband weights in that sub-band.
-ADAPT_GAIN = 10 ** 0.1
 
 
 @dataclass(frozen=True)
@@ -228,52 +222,6 @@ def highpass_cells(cells, rate: float, *, cutoff: float = 20.0, order: int = 4) 
     return out.reshape(x.shape)
 
 
-def _loo_fit(sig: np.ndarray, w: np.ndarray, unit: np.ndarray, *, bins: float):
-    """Leave-one-out gains, noise and weight t-statistics of channels against their sum.
-
-    ``sig`` (n, m) real or complex, current weights ``w`` (n,), the channels' unit
-    responses ``unit`` (n,) fixing the scale of the estimate ``sum w sig / sum |w| unit``.
-    ``bins`` is 1 for real samples and 2 for complex DFT bins (real degrees of
-    freedom per entry). Returns ``(gain, noise, alpha_hat, se)`` with
-    ``alpha_hat = gain / noise`` and ``se`` its standard error.
-    """
-    total = w @ sig
-    norm = float(np.abs(w) @ unit)
-    own = np.abs(w) * unit
-    loo = (total[None, :] - w[:, None] * sig) / np.maximum(norm - own, _EPS)[:, None]
-    ll = np.einsum("nt,nt->n", loo, loo.conj()).real + _EPS
-    gain = np.einsum("nt,nt->n", sig, loo.conj()).real / ll
-    r = sig - gain[:, None] * loo
-    noise = np.maximum(np.mean((r * r.conj()).real, axis=1), _EPS)
-    se_gain = np.sqrt(noise / (bins * ll))
-    return gain, noise, gain / noise, se_gain / noise
-
-
-def _shrink(alpha: np.ndarray, se: np.ndarray, target: np.ndarray, tau: float):
-    """Chi-square test of ``alpha`` against ``target`` (fitted scale), then a garrote.
-
-    Returns ``(weights, differs)``: the target scaled by least squares if the
-    deviations are consistent with noise, else target plus the garroted deviations.
-    """
-    iv = 1.0 / np.maximum(se, _EPS) ** 2
-    tt = float(np.sum(iv * target * target))
-    scale = float(np.sum(iv * alpha * target)) / tt if tt > 0 else 0.0
-    dev = alpha - scale * target
-    z = dev / np.maximum(se, _EPS)
-    q = float(np.sum(z * z))
-    n = len(alpha)
-    if n < 3 or q <= chi2.isf(_P_AGREE, n - 1):
-        return scale * target, False
-    keep = np.clip(1.0 - tau**2 / np.maximum(z * z, _EPS), 0.0, 1.0)
-    return scale * target + keep * dev, True
-
-
-def _significant(alpha: np.ndarray, se: np.ndarray, tau: float) -> np.ndarray:
-    """Garrote ``alpha`` towards 0: ``alpha * max(0, 1 - tau**2 / z**2)``."""
-    z = alpha / np.maximum(se, _EPS)
-    return alpha * np.clip(1.0 - tau**2 / np.maximum(z * z, _EPS), 0.0, 1.0)
-
-
 def _check_cells(cells, rate, max_lag) -> np.ndarray:
     x = np.asarray(cells, dtype=np.float64)
     if x.ndim != 3 or x.shape[2] < 16 or min(x.shape) < 1:
@@ -296,148 +244,6 @@ def _excerpt(x: np.ndarray, window: int, blocks: int) -> np.ndarray:
     length = window // blocks
     starts = np.linspace(0, T - length, blocks).round().astype(int)
     return np.concatenate([x[..., a : a + length] for a in starts], axis=-1)
-
-
-def _shift(x: np.ndarray, lag: int) -> np.ndarray:
-    """``y[..., t] = x[..., t - lag]`` with zeros shifted in."""
-    y = np.zeros_like(x)
-    if lag > 0:
-        y[..., lag:] = x[..., :-lag]
-    elif lag < 0:
-        y[..., :lag] = x[..., -lag:]
-    else:
-        y[...] = x
-    return y
-
-
-class _Broadband:
-    """State of the broadband fit (band weights, cell weights, lags, unit responses)."""
-
-    def __init__(self, x: np.ndarray, share: np.ndarray, *, max_lag: int, iterations: int):
-        nb, nc, T = x.shape
-        self.tau = max(3.0, float(np.sqrt(2.0 * np.log(max(nc, 2)))))
-        self.share = share
-        whole = combine_bands(x.sum(axis=1), max_lag=0)
-        self.beta = whole.weights * whole.signs
-        self.g_band = whole.gains * whole.signs
-        self.alpha = np.ones(nc)
-        self.lags = np.zeros(nc, dtype=int)
-        self.G = np.ones(nb)
-        self.d = whole.signal
-        self.uniform = True
-        for it in range(iterations):
-            y = np.einsum("b,bct->ct", self.beta, x)
-            # Cells against the current estimate (leave-one-out); the first pass is
-            # against the whole-frame estimate (all cells with weight 1).
-            _, _, a_hat, se = _loo_fit(y, self.alpha, self._unit(), bins=1.0)
-            alpha, differs = _shrink(a_hat, se, np.ones(nc), self.tau)
-            if differs:
-                alpha = _significant(a_hat, se, self.tau)
-            self.uniform = not differs
-            if not np.any(alpha):
-                alpha = np.ones(nc)  # nothing significant: keep the whole frame
-                self.uniform = True
-            self.alpha, self.z = alpha, a_hat / np.maximum(se, _EPS)
-            if it == 2 and max_lag > 0 and not self.uniform:
-                self._align(x, y, max_lag)
-            self._fit_bands(x)
-            d = self.alpha @ np.einsum("b,bct->ct", self.beta, x) / max(
-                float(np.abs(self.alpha) @ self._unit()), _EPS)
-            done = np.allclose(d, self.d, rtol=1e-6, atol=1e-9 * (np.abs(d).max() + _EPS))
-            self.d = d
-            if done and it > 3:
-                break
-
-    def _unit(self) -> np.ndarray:
-        """``U[c] = sum_b beta[b] share[b, c] G[b]``: response of ``y[c]`` to a unit motion."""
-        return np.abs(np.einsum("b,bc,b->c", self.beta, self.share, self.G)) + _EPS
-
-    def measured_unit(self, x: np.ndarray) -> np.ndarray:
-        """Unit responses measured where the broadband estimate is seen, modelled elsewhere.
-
-        A significant cell's ``|gamma[c]|`` (gain of ``y[c]`` against the estimate) is
-        its response; other cells use the model :meth:`_unit` scaled to agree with the
-        measured cells (least squares), so that every sub-band is in the same units.
-        """
-        y = np.einsum("b,bct->ct", self.beta, x)
-        gam = np.abs(y @ self.d) / (float(self.d @ self.d) + _EPS)
-        model = self._unit()
-        sig = self.alpha != 0
-        if not np.any(sig):
-            return model, 1.0
-        k = float(gam[sig] @ model[sig]) / (float(model[sig] @ model[sig]) + _EPS)
-        return np.where(sig, np.maximum(gam, _EPS), k * model + _EPS), k
-
-    def _fit_bands(self, x: np.ndarray) -> None:
-        """Band weights from the alpha-weighted band signals, and the bands' unit gains."""
-        z = np.einsum("c,bct->bt", self.alpha, x)
-        unit = np.abs(self.g_band) + _EPS
-        g, _, beta, _ = _loo_fit(z, self.beta, unit, bins=1.0)
-        scale = float(np.abs(self.beta) @ unit) / max(float(np.abs(beta) @ np.abs(g)), _EPS)
-        self.beta = beta * scale  # leave-one-out, as combine_bands (scale kept)
-        self.g_band = g
-        # Gain per unit share of band energy, over the weighted cells.
-        den = np.abs(self.alpha) @ self.share.T + _EPS  # (nb,)
-        G = g / den
-        self.G = G / (np.abs(G).max() + _EPS)
-
-    def _align(self, x: np.ndarray, y: np.ndarray, max_lag: int) -> None:
-        """Bounded, sign-aware lag of each significant cell against the estimate."""
-        T = x.shape[-1]
-        margin = 3.0 / np.sqrt(T)
-        for c in np.nonzero(self.alpha)[0]:
-            lag, corr = best_lag(y[c], self.d, max_lag=max_lag)
-            if lag != 0:
-                _, c0 = best_lag(y[c], self.d, max_lag=0)
-                if abs(corr) - abs(c0) < margin:
-                    lag = 0
-            if lag != 0:
-                self.lags[c] += lag
-                x[:, c] = _shift(x[:, c], lag)
-
-
-def _subband(Yk: np.ndarray, alpha0: np.ndarray, unit: np.ndarray, tau: float,
-             iterations: int) -> tuple[np.ndarray, bool, np.ndarray]:
-    """Cell weights in one sub-band from the cells' DFT bins ``Yk`` (n_cells, m).
-
-    Started from the first principal component of the cells (each normalised to
-    unit power), iterated leave-one-out, then tested against the broadband weights
-    ``alpha0`` (:func:`_shrink`). Returns ``(weights, adapted, snr)`` with ``snr``
-    the per-cell power SNR in the sub-band (linear).
-    """
-    nc, m = Yk.shape
-    if m < 2 or nc < 2:
-        return alpha0, False, np.zeros(nc)
-    p = np.sqrt(np.mean(np.abs(Yk) ** 2, axis=1)) + _EPS
-    Z = Yk / p[:, None]
-    _, vec = np.linalg.eigh((Z @ Z.conj().T).real)
-    w = vec[:, -1] / p
-    w *= np.sign(w @ alpha0) or 1.0
-    gam = nu = None
-    for _ in range(iterations):
-        gam, nu, a_hat, se = _loo_fit(Yk, w, unit, bins=2.0)
-        new = _significant(a_hat, se, tau)
-        if not np.any(new):
-            new = a_hat
-        if np.allclose(new, w, rtol=1e-5, atol=1e-12 * (np.abs(new).max() + _EPS)):
-            w = new
-            break
-        w = new
-    d = w @ Yk / max(float(np.abs(w) @ unit), _EPS)
-    snr = gam**2 * float(np.sum(np.abs(d) ** 2)) / (nu * m)
-    gam, nu, a_hat, se = _loo_fit(Yk, w, unit, bins=2.0)
-    weights, adapted = _shrink(a_hat, se, alpha0, tau)
-    if not adapted:
-        return alpha0, False, snr
-    # Adopt the sub-band's own weights only if they promise a clearly better SNR in
-    # the sub-band than the broadband weights (both judged with the same gains).
-    def gain(v):
-        return float(v @ gam) ** 2 / max(float((v * v) @ nu), _EPS)
-    if gain(weights) < ADAPT_GAIN * gain(alpha0):
-        return alpha0, False, snr
-    if float(np.sum(weights * alpha0 / np.maximum(se, _EPS) ** 2)) < 0:
-        weights = -weights  # keep the broadband polarity
-    return weights, True, snr
 
 
 def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=None,
@@ -464,7 +270,7 @@ def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=No
         Orientations per pyramid level (default 4, the package default; bands ordered
         level by level, orientation fastest). With an even number, the sub-band fits
         also use each cell's signal for motion at right angles to the strongest
-        (:func:`_rotate`). None disables that.
+        (:func:`rotate_profile`). None disables that.
     window, blocks : int, optional
         Signals longer than ``window`` samples (default 16384) are fitted on ``blocks``
         (default 8) evenly spaced excerpts totalling ``window`` samples, and the weights
@@ -502,20 +308,9 @@ def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=No
         raise ParameterError(f"share must be the estimator's cell_weights of shape {(nb, nc)}, "
                              f"got {share.shape}")
     x = _excerpt(x_all, int(window), int(blocks)).copy()
-    bb = _Broadband(x, share, max_lag=int(max_lag), iterations=int(iterations))
+    bb = Broadband(x, share, max_lag=int(max_lag), iterations=int(iterations))
     unit, k_model = bb.measured_unit(x)
-    # Band profiles: the broadband one, and (if the bands are levels x orientations)
-    # the one for motion at right angles, so that parts moving in another direction
-    # than the strongest one are seen in the sub-bands.
-    profiles = [bb.beta]
-    perp = _rotate(bb.beta, orientations)
-    if perp is not None:
-        g_perp = _rotate(bb.G, orientations)
-        profiles.append(perp)
-        unit = np.concatenate([unit, k_model * np.abs(np.einsum(
-            "b,bc,b->c", perp, share, g_perp)) + _EPS])
-    beta2 = np.stack(profiles)  # (n_profiles, n_bands)
-    alpha0 = np.concatenate([bb.alpha] + [np.zeros(nc)] * (len(profiles) - 1))
+    beta2, unit, alpha0 = _profiles(bb, unit, k_model, share, orientations)
     Te = x.shape[-1]
     if edges is None:
         edges = subband_edges(rate, Te, min_bins=max(32, 2 * nc))
@@ -523,48 +318,43 @@ def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=No
     # Sub-band weights on the estimation window.
     Ye = sfft.rfft(np.einsum("pb,bct->pct", beta2, x).reshape(-1, Te), axis=1)
     fe = sfft.rfftfreq(Te, 1.0 / rate)
-    n_sub = len(edges) - 1
-    alphas = np.empty((n_sub, len(alpha0)))
-    adapted = np.zeros(n_sub, dtype=bool)
-    sub_snr = np.zeros((n_sub, len(alpha0)))
-    for k in range(n_sub):
-        sel = _bins(fe, edges, k)
-        alphas[k], adapted[k], sub_snr[k] = _subband(Ye[:, sel], alpha0, unit, bb.tau,
-                                                     int(iterations))
+    fits = [subband_weights(Ye[:, _bins(fe, edges, k)], alpha0, unit, bb.tau, int(iterations))
+            for k in range(len(edges) - 1)]
+    alphas = np.stack([a for a, _, _ in fits])
+    adapted = np.array([ad for _, ad, _ in fits], dtype=bool)
+    sub_snr = np.stack([sn for _, _, sn in fits])
     # Apply to the whole signal.
     yp = np.einsum("pb,bct->pct", beta2, x_all)
     for c in np.nonzero(bb.lags)[0]:
-        yp[:, c] = _shift(yp[:, c], int(bb.lags[c]))
+        yp[:, c] = shift(yp[:, c], int(bb.lags[c]))
     y = yp[0]
     Y = sfft.rfft(yp.reshape(-1, T), axis=1)
     f = sfft.rfftfreq(T, 1.0 / rate)
     D = np.zeros(len(f), dtype=complex)
-    for k in range(n_sub):
+    for k in range(len(edges) - 1):
         sel = _bins(f, edges, k)
-        D[sel] = alphas[k] @ Y[:, sel] / max(float(np.abs(alphas[k]) @ unit), _EPS)
+        D[sel] = alphas[k] @ Y[:, sel] / max(float(np.abs(alphas[k]) @ unit), EPS)
     signal = sfft.irfft(D, n=T)
     return _report(signal, x_all, y, bb, unit, alphas, adapted, sub_snr, edges, nc)
 
 
-def _rotate(beta: np.ndarray, orientations) -> np.ndarray | None:
-    """Band profile for motion at right angles: orientation ``k`` takes ``k - K/2``'s value.
+def _profiles(bb, unit, k_model, share, orientations):
+    """Band profiles ``(n_profiles, n_bands)``, unit responses and starting weights.
 
-    A band of orientation ``theta_k = pi k / K`` responds to motion along ``phi`` as
-    ``cos(theta_k - phi)``; for ``phi + 90°`` that is band ``theta_k - 90°``, negated when
-    it wraps below 0. Assumes bands ordered level by level, orientation fastest, and
-    roughly isotropic textures. None when it does not apply (``K`` odd or unknown).
+    The broadband profile, and (if the bands are levels x orientations) the one for
+    motion at right angles, so that parts moving in another direction than the
+    strongest one are seen in the sub-bands; their cells start with weight 0.
     """
-    if orientations is None:
-        return None
-    K = int(orientations)
-    if K < 2 or K % 2 or len(beta) % K:
-        return None
-    b = np.asarray(beta).reshape(-1, K)
-    out = np.empty_like(b)
-    h = K // 2
-    out[:, h:] = b[:, :h]
-    out[:, :h] = -b[:, h:]
-    return out.reshape(-1)
+    nc = len(bb.alpha)
+    profiles = [bb.beta]
+    units = [unit]
+    perp = rotate_profile(bb.beta, orientations)
+    if perp is not None:
+        g_perp = rotate_profile(bb.G, orientations)
+        profiles.append(perp)
+        units.append(k_model * np.abs(np.einsum("b,bc,b->c", perp, share, g_perp)) + EPS)
+    alpha0 = np.concatenate([bb.alpha] + [np.zeros(nc)] * (len(profiles) - 1))
+    return np.stack(profiles), np.concatenate(units), alpha0
 
 
 def _bins(f: np.ndarray, edges: np.ndarray, k: int) -> np.ndarray:
@@ -579,27 +369,27 @@ def _report(signal, x, y, bb, unit, alphas, adapted, sub_snr, edges, nc) -> Spat
     """Per-channel gains, noises and SNRs against the final signal."""
     nb, nc, T = x.shape
     d = signal - signal.mean()
-    dd = float(d @ d) + _EPS
+    dd = float(d @ d) + EPS
     xs = x.copy()
     for c in np.nonzero(bb.lags)[0]:
-        xs[:, c] = _shift(xs[:, c], int(bb.lags[c]))
+        xs[:, c] = shift(xs[:, c], int(bb.lags[c]))
     gains = np.einsum("bct,t->bc", xs, d) / dd
-    noise = np.maximum(np.mean(xs**2, axis=2) - gains**2 * dd / T, _EPS)
+    noise = np.maximum(np.mean(xs**2, axis=2) - gains**2 * dd / T, EPS)
     var_d = dd / T
-    snr = 10 * np.log10(np.maximum(gains**2 * var_d, _EPS) / noise)
+    snr = 10 * np.log10(np.maximum(gains**2 * var_d, EPS) / noise)
     gam = y @ d / dd
-    nu = np.maximum(np.mean(y * y, axis=1) - gam**2 * var_d, _EPS)
-    cell_snr = 10 * np.log10(np.maximum(gam**2 * var_d, _EPS) / nu)
+    nu = np.maximum(np.mean(y * y, axis=1) - gam**2 * var_d, EPS)
+    cell_snr = 10 * np.log10(np.maximum(gam**2 * var_d, EPS) / nu)
     a = bb.alpha
     norm = float(a @ gam)
-    noise_d = float(np.sum(a * a * nu)) / max(norm * norm, _EPS)
-    snr_est = 10 * np.log10(max(var_d - noise_d, _EPS) / max(noise_d, _EPS))
+    noise_d = float(np.sum(a * a * nu)) / max(norm * norm, EPS)
+    snr_est = 10 * np.log10(max(var_d - noise_d, EPS) / max(noise_d, EPS))
     return SpatialCombination(
         signal=signal, band_weights=bb.beta.copy(), cell_weights=alphas[:, :nc],
         cross_weights=alphas[:, nc:],
         broadband_weights=a.copy(), gains=gains, noise_var=noise, snr_db=snr,
         cell_snr_db=cell_snr, cell_z=bb.z.copy(), significant=a != 0,
-        subband_snr_db=10 * np.log10(np.maximum(sub_snr[:, :nc], _EPS)),
+        subband_snr_db=10 * np.log10(np.maximum(sub_snr[:, :nc], EPS)),
         subband_edges_hz=edges, subband_adapted=adapted, lags=bb.lags.copy(),
         unit_response=unit[:nc],
         uniform=bool(bb.uniform), threshold=bb.tau, snr_est_db=float(snr_est),
