@@ -1,7 +1,8 @@
 """Spatial core benchmark: whole-frame ML vs cell-adaptive combination vs a hand ROI.
 
-Composition (no CLI): frames -> SteerablePyramid -> estimator with cells -> high-pass
-each channel -> :func:`visualmic.core.spatial.combine_cells`. Scenes are synthetic,
+Composition (no CLI): frames -> SteerablePyramid -> estimator with cells (auto, 16 px
+cells at 128x128) -> :func:`visualmic.core.spatial.highpass_cells` ->
+:func:`visualmic.core.spatial.combine_cells`. Scenes are synthetic,
 like those of issue 10's Bar: 2200 fps, 0.02-0.05 px RMS motion, noise sigma 1-1.5
 grey levels (8-bit scale), a textured window Fourier-shifted in front of a static
 textured wall; two halves in opposite phase; a 32x32 object in 16-bit video; and a

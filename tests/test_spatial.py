@@ -13,7 +13,7 @@ from visualmic._errors import ParameterError
 from visualmic.align import combine_bands
 from visualmic.core.cells import CellGrid, default_cell
 from visualmic.core.sources import find_sources
-from visualmic.core.spatial import combine_cells
+from visualmic.core.spatial import combine_cells, highpass_cells
 from visualmic.fast import AutoMotion, FastMotion, motion_estimator
 from visualmic.motion import PhaseMotion
 from visualmic.pyramid import SteerablePyramid
@@ -289,3 +289,20 @@ def test_bad_input():
         combine_cells(np.full((2, 2, 100), np.nan), rate=RATE)
     with pytest.raises(ParameterError, match="rate"):
         combine_cells(np.zeros((2, 2, 100)), rate=0)
+
+
+def test_long_signals_are_fitted_on_excerpts(window_scene):
+    cells, est, d = window_scene
+    full = combine_cells(cells, rate=RATE, share=est.cell_weights)
+    short = combine_cells(cells, rate=RATE, share=est.cell_weights, window=1100, blocks=4)
+    assert short.signal.shape == d.shape
+    assert snr_db(short.signal, d) > snr_db(full.signal, d) - 1.0
+
+
+def test_highpass_cells_known_answer():
+    t = np.arange(4400) / RATE
+    x = np.stack([np.sin(2 * np.pi * 200 * t) + 3 * t**2, 0.5 * np.sin(2 * np.pi * 5 * t)])
+    y = highpass_cells(x[None], RATE)[0]
+    mid = slice(440, -440)
+    np.testing.assert_allclose(y[0, mid], np.sin(2 * np.pi * 200 * t)[mid], atol=1e-3)
+    assert np.abs(y[1, mid]).max() < 0.5 * 1e-3  # 5 Hz: (5/20)**8, about 96 dB down
