@@ -1,8 +1,10 @@
 """Spatial core benchmark: whole-frame ML vs cell-adaptive combination vs a hand ROI.
 
 Composition (no CLI): frames -> SteerablePyramid -> estimator with cells (auto, 16 px
-cells at 128x128) -> :func:`visualmic.core.spatial.highpass_cells` ->
-:func:`visualmic.core.spatial.combine_cells`. Scenes are synthetic,
+cells at 128x128) -> :func:`visualmic.core.spatial.combine_cells` with ``cutoff=20``
+(fits on :func:`~visualmic.core.spatial.highpass_cells`, one exact high-pass of the
+result). Today's result: each band summed over the frame, high-passed with
+:func:`visualmic.denoise.highpass`, :func:`visualmic.align.combine_bands`. Scenes are synthetic,
 like those of issue 10's Bar: 2200 fps, 0.02-0.05 px RMS motion, noise sigma 1-1.5
 grey levels (8-bit scale), a textured window Fourier-shifted in front of a static
 textured wall; two halves in opposite phase; a 32x32 object in 16-bit video; and a
@@ -27,7 +29,7 @@ import scipy.fft as sfft
 
 from visualmic.align import combine_bands
 from visualmic.bounds import crb_snr_db, periodic_gradients
-from visualmic.core.spatial import combine_cells, highpass_cells
+from visualmic.core.spatial import combine_cells
 from visualmic.denoise import highpass
 from visualmic.fast import motion_estimator
 from visualmic.metrics import snr
@@ -114,15 +116,14 @@ def cell_signals(frames, *, method="auto", cell=None, roi=None):
         return highpass_rows(s)[:, None], est
     c = np.concatenate([est.cell_signals(frames[t:t + 256])
                         for t in range(0, len(frames), 256)], axis=2)
-    hp = highpass_cells(c, RATE)  # all channels at once (exact high-pass per band above)
-    return hp, est
+    return c, est  # raw: combine_cells(..., cutoff=20) high-passes
 
 
 def evaluate(frames, truth, crb, roi, *, cell=16):
     """SNRs (dB) of today's whole-frame ML, the cell combination and the hand ROI."""
-    hp, est = cell_signals(frames, cell=cell)
-    whole = combine_bands(hp.sum(axis=1)).signal
-    comb = combine_cells(hp, rate=RATE, share=est.cell_weights)
+    raw, est = cell_signals(frames, cell=cell)
+    whole = combine_bands(highpass_rows(raw.sum(axis=1))).signal
+    comb = combine_cells(raw, rate=RATE, share=est.cell_weights, cutoff=20.0)
     roi_hp, _ = cell_signals(frames, roi=roi)
     hand = combine_bands(roi_hp[:, 0]).signal
     out = {k: snr(v, truth, rate=RATE, band=BAND, max_lag=2)

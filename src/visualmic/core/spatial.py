@@ -59,6 +59,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from .._errors import ParameterError
+from ..denoise import highpass
 from ._mlfit import EPS, Broadband, rotate_profile, shift, subband_weights
 
 __all__ = ["SpatialCombination", "combine_cells", "highpass_cells", "subband_edges",
@@ -184,9 +185,10 @@ def highpass_cells(cells, rate: float, *, cutoff: float = 20.0, order: int = 4) 
     A least-squares cubic (Legendre) trend is removed from each signal, then the
     zero-phase Butterworth magnitude ``1 / (1 + (cutoff / f)**(2 order))`` (that of a
     forward-backward Butterworth pass, as :func:`visualmic.denoise.highpass`) is
-    applied in the frequency domain. With the trend removed the signals nearly join
-    end to end, so the circular filter leaves only small edge effects; it costs one
-    FFT per signal instead of a filter set-up per signal (thousands of channels).
+    applied in the frequency domain to the signal extended at both ends by its odd
+    reflection over ``4 rate / cutoff`` samples (so the circular filter sees no
+    step). It costs one FFT per signal instead of a filter set-up per signal
+    (thousands of channels).
     Apply :func:`visualmic.denoise.highpass` to the combined signal if exact edges
     matter.
 
@@ -215,11 +217,16 @@ def highpass_cells(cells, rate: float, *, cutoff: float = 20.0, order: int = 4) 
     V = np.polynomial.legendre.legvander(np.linspace(-1, 1, T), 3)  # (T, 4)
     coef, *_ = np.linalg.lstsq(V, flat.T, rcond=None)
     flat = flat - (V @ coef).T
-    f = sfft.rfftfreq(T, 1.0 / rate)
+    # Odd (point-symmetric) extension over a few periods of the cut-off keeps the
+    # value and slope continuous at both ends, so the circular filter adds no step.
+    pad = min(T - 1, int(np.ceil(4 * rate / cutoff)))
+    ext = np.concatenate([2 * flat[:, :1] - flat[:, pad:0:-1], flat,
+                          2 * flat[:, -1:] - flat[:, -2:-pad - 2:-1]], axis=1)
+    n = ext.shape[1]
+    f = sfft.rfftfreq(n, 1.0 / rate)
     r = (f / cutoff) ** (2 * order)
-    gain = r / (1.0 + r)
-    out = sfft.irfft(sfft.rfft(flat, axis=1) * gain, n=T, axis=1)
-    return out.reshape(x.shape)
+    out = sfft.irfft(sfft.rfft(ext, axis=1) * (r / (1.0 + r)), n=n, axis=1)
+    return out[:, pad:pad + T].reshape(x.shape)
 
 
 def _check_cells(cells, rate, max_lag) -> np.ndarray:
@@ -247,15 +254,16 @@ def _excerpt(x: np.ndarray, window: int, blocks: int) -> np.ndarray:
 
 
 def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=None,
-                  orientations: int | None = 4, window: int = COMBINE_WINDOW, blocks: int = 8,
+                  orientations: int | None = 4, cutoff: float | None = None,
+                  window: int = COMBINE_WINDOW, blocks: int = 8,
                   iterations: int = 20) -> SpatialCombination:
     """Combine cell signals into one motion signal with spatially adaptive weights.
 
     Parameters
     ----------
     cells : np.ndarray [shape=(n_bands, n_cells, T)]
-        High-passed cell signals in radians (``estimator.cell_signals`` of the
-        frames, each high-passed along time by the caller).
+        Cell signals in radians (``estimator.cell_signals`` of the frames), each
+        high-passed along time by the caller, or raw with ``cutoff``.
     rate : float
         Frame rate in Hz (sets the sub-band frequencies).
     max_lag : int, optional
@@ -271,6 +279,14 @@ def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=No
         level by level, orientation fastest). With an even number, the sub-band fits
         also use each cell's signal for motion at right angles to the strongest
         (:func:`rotate_profile`). None disables that.
+    cutoff : float or None, optional
+        ``None`` (default): the cells are already high-passed. A frequency in Hz
+        (e.g. 20): the cells are raw; the weights are fitted on
+        :func:`highpass_cells` of them (away from the first and last
+        ``4 rate / cutoff`` samples, where its edges are approximate), applied to
+        the raw cells, and the combined signal is high-passed once with
+        :func:`visualmic.denoise.highpass` (exact edges). This avoids a filter per
+        channel (thousands of them) at no cost in SNR.
     window, blocks : int, optional
         Signals longer than ``window`` samples (default 16384) are fitted on ``blocks``
         (default 8) evenly spaced excerpts totalling ``window`` samples, and the weights
@@ -307,7 +323,13 @@ def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=No
     if share.shape != (nb, nc) or not np.all(np.isfinite(share)):
         raise ParameterError(f"share must be the estimator's cell_weights of shape {(nb, nc)}, "
                              f"got {share.shape}")
-    x = _excerpt(x_all, int(window), int(blocks)).copy()
+    x_fit, raw = x_all, None
+    if cutoff is not None:
+        raw = x_all
+        x_all = highpass_cells(raw, rate, cutoff=cutoff)
+        trim = min(int(np.ceil(4 * rate / cutoff)), T // 8)
+        x_fit = x_all[..., trim:T - trim]
+    x = _excerpt(x_fit, int(window), int(blocks)).copy()
     bb = Broadband(x, share, max_lag=int(max_lag), iterations=int(iterations))
     unit, k_model = bb.measured_unit(x)
     beta2, unit, alpha0 = _profiles(bb, unit, k_model, share, orientations)
@@ -324,17 +346,27 @@ def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=No
     adapted = np.array([ad for _, ad, _ in fits], dtype=bool)
     sub_snr = np.stack([sn for _, _, sn in fits])
     # Apply to the whole signal.
-    yp = np.einsum("pb,bct->pct", beta2, x_all)
-    for c in np.nonzero(bb.lags)[0]:
-        yp[:, c] = shift(yp[:, c], int(bb.lags[c]))
-    y = yp[0]
-    Y = sfft.rfft(yp.reshape(-1, T), axis=1)
-    f = sfft.rfftfreq(T, 1.0 / rate)
+    yp = np.einsum("pb,bct->pct", beta2, x_all if raw is None else raw).reshape(-1, T)
+    lags = np.tile(bb.lags, len(beta2))
+    for c in np.nonzero(lags)[0]:
+        yp[c] = shift(yp[c], int(lags[c]))
+    pad = 0 if raw is None else min(T - 1, int(np.ceil(4 * rate / cutoff)))
+    if pad:  # odd extension: no step for the circular sub-band weighting
+        yp = np.concatenate([2 * yp[:, :1] - yp[:, pad:0:-1], yp,
+                             2 * yp[:, -1:] - yp[:, -2:-pad - 2:-1]], axis=1)
+    n = yp.shape[1]
+    Y = sfft.rfft(yp, axis=1)
+    f = sfft.rfftfreq(n, 1.0 / rate)
     D = np.zeros(len(f), dtype=complex)
     for k in range(len(edges) - 1):
         sel = _bins(f, edges, k)
         D[sel] = alphas[k] @ Y[:, sel] / max(float(np.abs(alphas[k]) @ unit), EPS)
-    signal = sfft.irfft(D, n=T)
+    signal = sfft.irfft(D, n=n)[pad:pad + T]
+    if raw is not None:
+        signal = highpass(signal, rate, cutoff=cutoff)
+    y = np.einsum("b,bct->ct", bb.beta, x_all)
+    for c in np.nonzero(bb.lags)[0]:
+        y[c] = shift(y[c], int(bb.lags[c]))
     return _report(signal, x_all, y, bb, unit, alphas, adapted, sub_snr, edges, nc)
 
 
