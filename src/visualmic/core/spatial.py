@@ -214,9 +214,8 @@ def highpass_cells(cells, rate: float, *, cutoff: float = 20.0, order: int = 4) 
         raise ParameterError(f"cutoff={cutoff} Hz must lie between 0 and rate/2 = {rate / 2:g}")
     T = x.shape[-1]
     flat = x.reshape(-1, T)
-    V = np.polynomial.legendre.legvander(np.linspace(-1, 1, T), 3)  # (T, 4)
-    coef, *_ = np.linalg.lstsq(V, flat.T, rcond=None)
-    flat = flat - (V @ coef).T
+    Q = np.linalg.qr(np.polynomial.legendre.legvander(np.linspace(-1, 1, T), 3))[0]
+    flat = flat - (flat @ Q) @ Q.T  # least-squares cubic removed
     # Odd (point-symmetric) extension over a few periods of the cut-off keeps the
     # value and slope continuous at both ends, so the circular filter adds no step.
     pad = min(T - 1, int(np.ceil(4 * rate / cutoff)))
