@@ -119,9 +119,9 @@ def cell_signals(frames, *, method="auto", cell=None, roi=None):
     return c, est  # raw: combine_cells(..., cutoff=20) high-passes
 
 
-def evaluate(frames, truth, crb, roi, *, cell=16):
+def evaluate(frames, truth, crb, roi, *, cell=16, method="auto"):
     """SNRs (dB) of today's whole-frame ML, the cell combination and the hand ROI."""
-    raw, est = cell_signals(frames, cell=cell)
+    raw, est = cell_signals(frames, cell=cell, method=method)
     whole = combine_bands(highpass_rows(raw.sum(axis=1))).signal
     comb = combine_cells(raw, rate=RATE, share=est.cell_weights, cutoff=20.0)
     roi_hp, _ = cell_signals(frames, roi=roi)
@@ -154,6 +154,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=1.5)
+    ap.add_argument("--method", default="auto", choices=("auto", "fast", "phase"),
+                    help="estimator of the cell signals (default auto)")
     args = ap.parse_args(argv)
     n = int(args.seconds * RATE)
     rows = []
@@ -163,7 +165,7 @@ def main(argv=None) -> int:
         for name, (parts, kw, roi, truth) in scenes(seed, n).items():
             frames, crb, _ = scene(parts, seed=seed, **kw)
             t0 = time.perf_counter()
-            r, comb = evaluate(frames, truth, crb, roi)
+            r, comb = evaluate(frames, truth, crb, roi, method=args.method)
             gap = r["bound"] - r["cells"]
             rows.append((name, gap, r["cells"] - r["whole"], r))
             print(f"{name:16s} {seed:4d} {r['bound']:7.2f} {r['whole']:7.2f} {r['cells']:7.2f}"

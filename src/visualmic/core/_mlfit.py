@@ -28,17 +28,23 @@ def loo_fit(sig: np.ndarray, w: np.ndarray, unit: np.ndarray, *, bins: float):
     responses ``unit`` (n,) fixing the scale of the estimate ``sum w sig / sum |w| unit``.
     ``bins`` is 1 for real samples and 2 for complex DFT bins (real degrees of
     freedom per entry). Returns ``(gain, noise, alpha_hat, se)`` with
-    ``alpha_hat = gain / noise`` and ``se`` its standard error.
+    ``alpha_hat = gain / noise`` and ``se`` its standard error. With fewer than three
+    channels (or one carrying all the weight) each is fitted against the whole sum,
+    as :func:`visualmic.align.combine_bands` does.
     """
     total = w @ sig
     norm = float(np.abs(w) @ unit)
     own = np.abs(w) * unit
-    loo = (total[None, :] - w[:, None] * sig) / np.maximum(norm - own, EPS)[:, None]
+    if len(w) > 2 and np.all(norm - own > 1e-9 * norm):
+        loo = (total[None, :] - w[:, None] * sig) / (norm - own)[:, None]
+    else:
+        loo = np.broadcast_to(total / max(norm, EPS), sig.shape)
     ll = np.einsum("nt,nt->n", loo, loo.conj()).real + EPS
     gain = np.einsum("nt,nt->n", sig, loo.conj()).real / ll
     r = sig - gain[:, None] * loo
     noise = np.maximum(np.mean((r * r.conj()).real, axis=1), EPS)
     se_gain = np.sqrt(noise / (bins * ll))
+    se_gain = np.minimum(se_gain, 1e150)
     return gain, noise, gain / noise, se_gain / noise
 
 
@@ -48,7 +54,7 @@ def shrink(alpha: np.ndarray, se: np.ndarray, target: np.ndarray, tau: float):
     Returns ``(weights, differs)``: the target scaled by least squares if the
     deviations are consistent with noise, else target plus the garroted deviations.
     """
-    iv = 1.0 / np.maximum(se, EPS) ** 2
+    iv = 1.0 / np.clip(se, 1e-150, 1e150) ** 2
     tt = float(np.sum(iv * target * target))
     scale = float(np.sum(iv * alpha * target)) / tt if tt > 0 else 0.0
     dev = alpha - scale * target
@@ -140,6 +146,11 @@ class Broadband:
     def _fit_bands(self, x: np.ndarray) -> None:
         """Band weights from the alpha-weighted band signals, and the bands' unit gains."""
         z = np.einsum("c,bct->bt", self.alpha, x)
+        if len(z) == 1:  # one band: nothing to weigh
+            self.beta = np.ones(1)
+            self.g_band = np.ones(1)
+            self.G = np.ones(1)
+            return
         unit = np.abs(self.g_band) + EPS
         g, _, beta, _ = loo_fit(z, self.beta, unit, bins=1.0)
         scale = float(np.abs(self.beta) @ unit) / max(float(np.abs(beta) @ np.abs(g)), EPS)
@@ -204,7 +215,7 @@ def subband_weights(Yk: np.ndarray, alpha0: np.ndarray, unit: np.ndarray, tau: f
         return float(v @ gam) ** 2 / max(float((v * v) @ nu), EPS)
     if gain(weights) < ADAPT_GAIN * gain(alpha0):
         return alpha0, False, snr
-    if float(np.sum(weights * alpha0 / np.maximum(se, EPS) ** 2)) < 0:
+    if float(np.sum(weights * alpha0 / np.clip(se, 1e-150, 1e150) ** 2)) < 0:
         weights = -weights  # keep the broadband polarity
     return weights, True, snr
 
