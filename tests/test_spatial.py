@@ -13,7 +13,7 @@ from visualmic._errors import ParameterError
 from visualmic.align import combine_bands
 from visualmic.core.cells import CellGrid, default_cell
 from visualmic.core.sources import find_sources
-from visualmic.core.spatial import combine_cells, highpass_cells
+from visualmic.core.spatial import cell_tracks, combine_cells, highpass_cells
 from visualmic.denoise import highpass
 from visualmic.fast import AutoMotion, FastMotion, motion_estimator
 from visualmic.motion import PhaseMotion
@@ -183,6 +183,11 @@ def test_cell_snr_map_finds_the_moving_window(window_scene):
     w = np.abs(comb.broadband_weights)
     assert w[outside].sum() < 0.05 * w.sum()  # static background: weight ~0
     assert comb.cell_snr_db[inside].min() > comb.cell_snr_db[outside].max() + 10
+    # each moving cell's own track follows the motion, in the units of the estimate
+    tracks = cell_tracks(cells, comb)
+    k = int(np.argmax(comb.cell_snr_db))
+    assert np.corrcoef(tracks[k], comb.signal)[0, 1] > 0.9  # same polarity as the estimate
+    assert 0.7 < tracks[k].std() / comb.signal.std() < 1.4
     # and the estimate beats the whole-frame combination by far
     whole = combine_bands(cells.sum(axis=1)).signal
     assert snr_db(comb.signal, d) > snr_db(whole, d) + 3

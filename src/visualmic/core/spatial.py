@@ -62,8 +62,8 @@ from .._errors import ParameterError
 from ..denoise import highpass
 from ._mlfit import EPS, Broadband, rotate_profile, shift, subband_weights
 
-__all__ = ["SpatialCombination", "combine_cells", "highpass_cells", "subband_edges",
-           "COMBINE_WINDOW"]
+__all__ = ["SpatialCombination", "combine_cells", "cell_tracks", "highpass_cells",
+           "subband_edges", "COMBINE_WINDOW"]
 
 #: Samples on which the weights are estimated (longer signals: evenly spaced excerpts).
 COMBINE_WINDOW = 16384
@@ -367,6 +367,34 @@ def combine_cells(cells, *, rate: float, max_lag: int = 10, share=None, edges=No
     for c in np.nonzero(bb.lags)[0]:
         y[c] = shift(y[c], int(bb.lags[c]))
     return _report(signal, x_all, y, bb, unit, alphas, adapted, sub_snr, edges, nc)
+
+
+def cell_tracks(cells, comb: SpatialCombination) -> np.ndarray:
+    """Each cell's own motion signal, in the units of ``comb.signal`` (for maps).
+
+    ``track[c] = shift(sum_b beta[b] cells[b, c], lag[c]) / U[c]``: the cell's
+    band-combined signal divided by its unit response, so that a cell moving like
+    the combined estimate has ``track[c] ~ signal`` (plus its own noise) and a static
+    cell has noise only; its RMS in a frequency band, peak frequency and SNR give the
+    vibration map. Uses the broadband band profile (parts moving at right angles to
+    the strongest motion appear weaker).
+
+    Parameters
+    ----------
+    cells : np.ndarray [shape=(n_bands, n_cells, T)]
+        High-passed cell signals (e.g. :func:`highpass_cells` of the raw ones).
+    comb : SpatialCombination
+        Their combination.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_cells, T)]
+    """
+    x = np.asarray(cells, dtype=np.float64)
+    y = np.einsum("b,bct->ct", comb.band_weights, x - x.mean(axis=2, keepdims=True))
+    for c in np.nonzero(comb.lags)[0]:
+        y[c] = shift(y[c], int(comb.lags[c]))
+    return y / comb.unit_response[:, None]
 
 
 def _profiles(bb, unit, k_model, share, orientations):
