@@ -18,25 +18,38 @@ weights are estimated as a band profile ``beta`` times cell weights ``alpha``:
    agree (then every cell gets the mean: exactly the whole-frame band combination,
    so whole-frame videos lose nothing); otherwise each cell's weight is shrunk by a
    non-negative garrote ``max(0, 1 - tau**2 / z**2)`` with ``z`` its t-statistic and
-   ``tau = max(3, sqrt(2 ln n_cells))`` (the universal threshold, at least 3), so static background,
-   flat or saturated cells get weight 0. Signs are kept: a cell moving in opposite
+   ``tau = max(3, sqrt(2 ln n_cells))`` (the universal threshold, at least 3), so
+   static background, flat or saturated cells get weight 0. Signs are kept: a cell moving in opposite
    phase gets a negative weight (it is flipped, never cancelled). Each significant
    cell may be shifted by a bounded lag (sign-aware, as :func:`visualmic.align.
    align_bands`).
 2. **Per frequency sub-band.** The spectrum is split into sub-bands (third
    octaves merged until each holds enough DFT bins). In each, the cell weights are
    re-estimated against the sub-band's own estimate (started from the first
-   principal component of the cells); if they differ significantly from the
-   broadband ones (chi-square test) and promise at least 1 dB more SNR in the
-   sub-band (``ADAPT_GAIN``), the significant deviations are kept (garrote), else
-   the broadband weights are used. A scene whose parts carry different tones thus keeps
-   every tone, each from the part that carries it.
+   principal component of the cells). The channels are each cell's ``y[c]`` and its
+   signal with the band profile for motion at right angles (orientation ``k`` takes
+   the weight of ``k - K/2``), so that a part moving in another direction is seen.
+   If the weights differ significantly from the broadband ones (chi-square test)
+   and promise at least 1 dB more SNR in the sub-band (``ADAPT_GAIN``), the
+   significant deviations are kept (garrote), else the broadband weights are used.
+   A scene whose parts carry different tones thus keeps every tone, each from the
+   part that carries it.
 3. **Units.** Each sub-band estimate is divided by ``sum_c |alpha[c]| U[c]``, with
-   ``U[c]`` the response of ``y[c]`` to a unit of motion estimated from the
-   broadband fit (``U[c] = sum_b beta[b] w[b, c] G[b]``, ``w`` the cell's share of
-   band energy, ``G[b]`` the band's gain per unit energy share, normalised so that
-   ``max |G| = 1``). The signal is thus in radians of phase of the most responsive
-   band, as if the whole frame moved like the vibrating region, in every sub-band.
+   ``U[c]`` the response of ``y[c]`` to a unit of the estimate: measured (the gain
+   of ``y[c]`` against the broadband estimate) for the cells that carry it, and
+   modelled elsewhere (``U[c] ~ sum_b beta[b] w[b, c] G[b]``, ``w`` the cell's share of
+   band energy, ``G[b]`` the band's gain per unit energy share, ``max |G| = 1``,
+   scaled to agree with the measured cells). The signal is thus in radians of
+   phase of the most responsive band, as if the whole frame moved like the
+   vibrating region, in every sub-band (polarity as the estimators': see the
+   displacement calibration for pixels and signs).
+
+Raw cell signals may be given with ``cutoff``: the fit then uses
+:func:`highpass_cells` (vectorised, approximate near the ends, which are left out of
+the fit), the weights are applied to the raw cells, and the result gets one exact
+:func:`visualmic.denoise.highpass`. For signals longer than ``window`` samples the
+weights are estimated on evenly spaced excerpts and applied to the whole signal
+(time ``O(n_bands n_cells T)``).
 
 For signals longer than ``window`` samples the weights are estimated on evenly
 spaced excerpts and applied to the whole signal (time ``O(n_bands n_cells T)``).
