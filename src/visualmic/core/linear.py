@@ -46,6 +46,9 @@ from .pyramid import SteerablePyramid
 __all__ = ["FastMotion", "AutoMotion", "MAX_PHASE", "check_max_phase"]
 
 _BATCH = 32  # frames per matrix product (a reused buffer of 32 frames)
+# Frames per product with the (large) cell-kernel matrix: it is streamed from memory
+# once per batch, so larger batches are several times faster.
+_CELL_BATCH = 256
 
 #: Default largest phase excursion (radians) caused by the motion in any band for which
 #: the linear estimate is trusted (about 0.1 px at the finest bands of sharp textures).
@@ -75,6 +78,16 @@ class FastMotion:
         ``backend(frames (t, H, W)) -> (n_bands, t)``: computes the matrix product
         elsewhere (e.g. :class:`visualmic.engine.torch.TorchLinear`); None (default)
         computes it with NumPy.
+    cell : int or None, optional
+        Cell size in frame pixels for :meth:`cell_signals` (``None``, the default:
+        band signals only, nothing extra is computed). The cells' linear kernels
+        ``k_{b,c} = Im(h_b ⋆ (1_c conj q_ref))`` (the band filter correlated with the
+        reference band restricted to the cell's tile of the band grid) form one
+        ``(H*W, n_bands*n_cells)`` float32 matrix when it takes at most
+        ``CELL_KERNEL_BYTES``; otherwise the cells are computed on the band grids
+        (:meth:`visualmic.core.motion.PhaseMotion.linear_cell_signals`, about the phase
+        method's cost). Not available with the PyTorch
+        backend.
 
     Attributes
     ----------
@@ -104,10 +117,11 @@ class FastMotion:
     """
 
     def __init__(self, pyramid: SteerablePyramid, reference: np.ndarray, *, compact: bool = True,
-                 max_phase: float = MAX_PHASE, warn: bool = True, backend=None):
+                 max_phase: float = MAX_PHASE, warn: bool = True, backend=None,
+                 cell: int | None = None):
         check_max_phase(max_phase)
         ref = np.asarray(reference, dtype=np.float64)
-        self.phase = PhaseMotion(pyramid, ref, compact=compact)  # validates the reference
+        self.phase = PhaseMotion(pyramid, ref, compact=compact, cell=cell)  # validates ref
         self.pyramid = pyramid
         self.max_phase = float(max_phase)
         self.warn = bool(warn)
@@ -123,6 +137,80 @@ class FastMotion:
         #: Optional replacement of the matrix product (``frames -> (n_bands, t)``), e.g. the
         #: PyTorch backend of :mod:`visualmic.engine.torch`; None computes with NumPy.
         self.backend = backend
+        self.cell_kernels = None
+        if cell is not None:
+            nbytes = self.kernels.shape[0] * self.n_bands * self.phase.n_cells * 4
+            if nbytes <= CELL_KERNEL_BYTES:
+                self.cell_kernels = cell_kernels(self.phase, ref)
+
+    @property
+    def cell_grid(self) -> list:
+        """``(x, y, w, h)`` of each cell in processed-frame pixels, row-major."""
+        return self.phase.cell_grid
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cells (0 without ``cell``)."""
+        return self.phase.n_cells
+
+    @property
+    def cell_weights(self) -> np.ndarray:
+        """``(n_bands, n_cells)`` share of each band's reference energy in each cell."""
+        self.phase.require_cells()  # raises without cells
+        return self.phase.cell_weights
+
+    def linear_cells(self, frames: np.ndarray) -> np.ndarray:
+        """Cubic-corrected linear cell signals, without the large-motion check.
+
+        Parameters
+        ----------
+        frames : np.ndarray [shape=(t, H, W)]
+            Frames in grey levels.
+
+        Returns
+        -------
+        np.ndarray [shape=(n_bands, n_cells, t), dtype=float64]
+            Cell signals in radians; ``.sum(axis=1)`` equals :meth:`linear` up to
+            float32 rounding. The cubic correction of each band is applied to its
+            cells in proportion (``c * (1 + s**2 / 6)`` with ``s`` the band's sum),
+            so that the cells still add up to the corrected band signal.
+        """
+        self.phase.require_cells()  # raises without cells
+        frames = self.pyramid._check(frames)
+        nb, nc, t = self.n_bands, self.n_cells, len(frames)
+        if self.cell_kernels is None:
+            cells = self.phase.linear_cell_signals(frames)
+        else:
+            flat = frames.reshape(t, -1)
+            ref = self.reference.reshape(1, -1)
+            cells = np.empty((nb, nc, t))
+            work = np.empty((min(_CELL_BATCH, t), flat.shape[1]), np.float32)
+            for t0 in range(0, t, _CELL_BATCH):
+                part = flat[t0 : t0 + _CELL_BATCH]
+                w = work[: len(part)]
+                np.subtract(part, ref, out=w, dtype=np.float32)
+                cells[:, :, t0 : t0 + len(part)] = (w @ self.cell_kernels).T.reshape(
+                    nb, nc, len(part))
+        s = cells.sum(axis=1)
+        cells *= (1.0 + s**2 / 6.0)[:, None, :]
+        return cells
+
+    def cell_signals(self, frames: np.ndarray) -> np.ndarray:
+        """Per-cell band signals of a chunk (linear estimate; warns on large motion).
+
+        Parameters
+        ----------
+        frames : np.ndarray [shape=(t, H, W)]
+            Frames in grey levels.
+
+        Returns
+        -------
+        np.ndarray [shape=(n_bands, n_cells, t), dtype=float64]
+            Cell signals in radians; ``.sum(axis=1)`` is the band signal.
+        """
+        cells = self.linear_cells(frames)
+        self._record(self.excursion(cells.sum(axis=1)))
+        return cells
 
     @property
     def n_bands(self) -> int:
@@ -277,6 +365,21 @@ class AutoMotion(FastMotion):
         #: engine may swap in a PyTorch version).
         self.exact = self.phase
 
+    def cell_signals(self, frames: np.ndarray) -> np.ndarray:
+        """Per-cell band signals ``(n_bands, n_cells, t)`` (fast, or phase on large motion)."""
+        frames = self.pyramid._check(frames)
+        cells = self.linear_cells(frames)
+        self.chunks += 1
+        if self._record(self.excursion(cells.sum(axis=1))):
+            self.phase_chunks += 1
+            if self.phase_chunks == 1:
+                self.messages.append(
+                    "large motion: the phase method was used for the chunks where the fast "
+                    "estimator is not accurate"
+                )
+            cells = self.phase.cell_signals(frames)
+        return cells
+
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Band signals of a chunk (fast, or phase where the motion is large)."""
         frames = self.pyramid._check(frames)
@@ -299,6 +402,38 @@ def check_max_phase(value) -> None:
     if not ok:
         raise ParameterError(f"max_phase={value!r} must be a positive number of radians "
                              "(e.g. 0.25)")
+
+
+#: Largest cell-kernel matrix (bytes) :class:`FastMotion` builds (beyond it, cells are
+#: computed on the band grids). 128×128 frames with 64 cells and 24 bands take 100 MB.
+CELL_KERNEL_BYTES = 256 * 2**20
+
+
+def cell_kernels(phase: PhaseMotion, reference: np.ndarray) -> np.ndarray:
+    """Kernels ``(H*W, n_bands*n_cells)`` float32: ``f @ k_{b,c}`` = cell ``c`` of band ``b``.
+
+    For band ``b`` with box mask ``M`` (``n`` entries) and cell indicator ``1_c`` on
+    the band grid, ``sum_{x in c} q_t(x) a(x)`` with ``a = 1_c conj(q_ref)`` equals
+    ``sum_K F_t(K) M(K) ifft2(a)(K)``: the kernel is the imaginary part of the
+    forward FFT of ``G_c = M * ifft2(a)`` placed at the box's frequencies.
+    """
+    H, W = phase.pyramid.shape
+    nc = phase.n_cells
+    out = np.empty((H * W, phase.n_bands * nc), dtype=np.float32)
+    for b, plan in enumerate(phase.plan):
+        rows, cols = phase.tile_maps[b]
+        cell_id = (np.argmax(rows, axis=1)[:, None] * cols.shape[1]
+                   + np.argmax(cols, axis=1)[None, :])  # (hb, wb)
+        ref_conj = phase.ref_conj[b].astype(np.complex128)
+        for c0 in range(0, nc, 16):  # 16 cells at a time bounds the memory
+            ids = np.arange(c0, min(c0 + 16, nc))
+            a = np.where(cell_id[None] == ids[:, None, None], ref_conj[None], 0)
+            g_box = sfft.ifft2(a, axes=(-2, -1)) * plan.mask
+            g = np.zeros((len(ids), H, W), dtype=np.complex128)
+            g[:, plan.rows[:, None], plan.cols[None, :]] = g_box
+            k = sfft.fft2(g, axes=(-2, -1)).imag / phase.weights_sum[b]
+            out[:, b * nc + ids] = k.reshape(len(ids), -1).T
+    return out
 
 
 def linear_kernels(phase: PhaseMotion, reference: np.ndarray) -> np.ndarray:

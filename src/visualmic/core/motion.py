@@ -26,6 +26,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from .._errors import ParameterError
+from .cells import CellGrid
 from .pyramid import SteerablePyramid
 
 _FFT_WORKERS = -1  # every core for the FFTs
@@ -55,6 +56,11 @@ class PhaseMotion:
         differences are unaffected by the carrier this removes, and the weighted
         sum is, by Parseval, the same statistic; it is about twice as fast.
         If False, bands are the full pyramid bands (as pyrtools computes them).
+    cell : int or None, optional
+        Cell size in frame pixels for :meth:`cell_signals` (see
+        :class:`visualmic.core.cells.CellGrid` and
+        :func:`visualmic.core.cells.default_cell`). ``None`` (default): band signals
+        only, at no extra cost.
 
     Attributes
     ----------
@@ -66,9 +72,15 @@ class PhaseMotion:
         Conjugate reference coefficients of each band.
     ref_power : list of np.ndarray [shape=(hb, wb)]
         ``|q_ref|**2`` of each band (the weights of the phase differences).
+    cell_grid : list of tuple
+        ``(x, y, w, h)`` of each cell in frame pixels, row-major (only with ``cell``).
+    cell_weights : np.ndarray [shape=(n_bands, n_cells)]
+        Share of each band's reference energy ``|q_ref|**2`` in each cell (rows sum
+        to 1; only with ``cell``).
     """
 
-    def __init__(self, pyramid: SteerablePyramid, reference: np.ndarray, *, compact: bool = True):
+    def __init__(self, pyramid: SteerablePyramid, reference: np.ndarray, *, compact: bool = True,
+                 cell: int | None = None):
         ref = np.asarray(reference, dtype=pyramid.dtype)
         if ref.shape != pyramid.shape:
             raise ParameterError(
@@ -90,6 +102,84 @@ class PhaseMotion:
                 "the reference frame has no texture in some pyramid bands (a flat or empty "
                 "region); choose an --roi on a textured surface or fewer --scales"
             )
+        self.cells = None
+        if cell is not None:
+            self._setup_cells(cell)
+
+    # -- spatial cells (only with ``cell``) ------------------------------------------------
+    def _setup_cells(self, cell: int) -> None:
+        self.cells = CellGrid(self.pyramid.shape, cell)
+        self.tile_maps = [self.cells.tile_maps(p.shape) for p in self.plan]
+        self.cell_weights = np.stack([
+            (rows.T @ w.astype(np.float64) @ cols).reshape(-1) for (rows, cols), w in
+            zip(self.tile_maps, self.ref_power)
+        ]) / self.weights_sum[:, None]
+
+    def require_cells(self) -> CellGrid:
+        """The cell grid; raises ParameterError if built without ``cell``."""
+        if self.cells is None:
+            raise ParameterError("this estimator was built without cells; pass cell=PX "
+                                 "(e.g. cell=16) to get cell signals")
+        return self.cells
+
+    @property
+    def cell_grid(self) -> list:
+        """``(x, y, w, h)`` of each cell in processed-frame pixels, row-major."""
+        return list(self.require_cells().boxes)
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cells (0 without ``cell``)."""
+        return 0 if self.cells is None else self.cells.n_cells
+
+    def cell_signals(self, frames: np.ndarray) -> np.ndarray:
+        """Per-cell band signals of a chunk of frames.
+
+        For each band, the amplitude²-weighted phase differences are summed over the
+        band samples lying in each cell (on the band's own grid) and divided by the
+        band's total ``weights_sum``, so that ``cell_signals(f).sum(axis=1)`` equals
+        ``self(f)`` up to float rounding.
+
+        Parameters
+        ----------
+        frames : np.ndarray [shape=(t, H, W)]
+            Frames in grey levels.
+
+        Returns
+        -------
+        np.ndarray [shape=(n_bands, n_cells, t), dtype=float64]
+            Cell signals in radians (of the band's whole-frame signal).
+        """
+        return self._cell_sums(frames, linear=False)
+
+    def linear_cell_signals(self, frames: np.ndarray) -> np.ndarray:
+        """Cell signals of the first-order statistic ``sum Im(q_t conj q_ref)``.
+
+        The linear estimator's cells computed on the band grids (used by
+        :class:`visualmic.core.linear.FastMotion` when its kernel matrix would be too
+        large). Not cubic-corrected. Shape and units as :meth:`cell_signals`.
+        """
+        return self._cell_sums(frames, linear=True)
+
+    def _cell_sums(self, frames: np.ndarray, *, linear: bool) -> np.ndarray:
+        grid = self.require_cells()
+        frames = self.pyramid._check(frames)
+        t = len(frames)
+        out = np.empty((self.n_bands, grid.n_cells, t), dtype=np.float64)
+        for t0 in range(0, t, _BATCH):
+            rspec = self._spectrum(frames[t0 : t0 + _BATCH])
+            tb = rspec.shape[0]
+            for i, q in enumerate(self._bands(rspec)):
+                np.multiply(q, self.ref_conj[i], out=q)
+                if linear:
+                    x = q.imag.astype(np.float64)
+                else:
+                    x = np.arctan2(q.imag, q.real)
+                    x *= self.ref_power[i]
+                rows, cols = self.tile_maps[i]
+                out[i, :, t0 : t0 + tb] = (rows.T @ (x @ cols)).reshape(tb, -1).T
+        out /= self.weights_sum[:, None, None]
+        return out
 
     def _make_plan(self) -> list[BandPlan]:
         """Per band: the spectral box it is evaluated on, its mask, and how to gather it."""

@@ -106,6 +106,9 @@ def build_estimator(pyramid: SteerablePyramid, reference: np.ndarray, *,
     (12, 4)
     """
     check_method(method, device)
+    if cell is not None and device is not None:
+        raise ParameterError(f"cell signals are not available with device={device!r}; omit "
+                             "the device (or use --weighting ml) to compute them with NumPy")
     cells = {} if cell is None else {"cell": cell}
     if method == "phase":
         est = PhaseMotion(pyramid, np.asarray(reference, dtype=np.float64), **cells)
