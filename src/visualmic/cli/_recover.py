@@ -15,7 +15,7 @@ from . import (
     print_json,
     progress_bar,
 )
-from ._options import add_source_options, default_output
+from ._options import add_scale_option, add_source_options, default_output
 
 HELP = "recover sound from a high-speed video"
 
@@ -63,8 +63,17 @@ def register(subparsers) -> None:
                    help="do not use the oriented high-pass bands (classical pyramid only)")
     g.add_argument("--reference", type=positive_int, default=DEFAULTS["reference"], metavar="K",
                    help="reference frame = mean of the first K frames (default 1)")
-    g.add_argument("--weighting", choices=("ml", "uniform"), default=DEFAULTS["weighting"],
-                   help="band weights: maximum-likelihood (default) or Davis's plain sum")
+    g.add_argument("--weighting", choices=("spatial", "ml", "uniform"),
+                   default=DEFAULTS["weighting"],
+                   help="combination: spatial (default; every cell of the frame weighted by "
+                   "its own gain, sign and noise, per frequency: finds the vibrating part), ml "
+                   "(whole bands, maximum likelihood) or uniform (Davis's plain sum)")
+    g.add_argument("--cell", type=positive_int, default=None, metavar="PX",
+                   help="cell size in pixels for --weighting spatial (default: about 8 cells "
+                   "along the short side, 16 px at 128x128)")
+    g.add_argument("--sources", type=_sources, default=None, metavar="N|auto",
+                   help="separate N sources (cells whose motion agrees, clustered): an "
+                   "N-channel WAV ordered by energy; auto chooses N")
     g.add_argument("--max-lag", type=non_negative_int, default=DEFAULTS["max_lag"], metavar="N",
                    help=f"bound on the band alignment shift in samples (default {DEFAULTS['max_lag']})")
     g.add_argument("--chunk-size", type=positive_int, default=DEFAULTS["chunk_size"],
@@ -109,8 +118,13 @@ def register(subparsers) -> None:
                    "(parameters, warnings, band table, spectrogram, audio players, timings)")
     g.add_argument("--truth", metavar="WAV", help="ground-truth audio: shown beside the "
                    "spectrogram and scored (SNR, correlation, STOI)")
+    g.add_argument("--displacement", metavar="OUT.csv",
+                   help="also write the signed displacement per frame: t, dx, dy in pixels "
+                   "(x right, y down; per source with --sources) as .csv or .npy")
+    add_scale_option(g)
     g.add_argument("--json", action="store_true",
-                   help="print a machine-readable summary (frames, fps, bands, weights, timings)")
+                   help="print a machine-readable summary (frames, fps, bands, weights, cells, "
+                   "sources, timings)")
     from ._rolling import add_options as add_rolling_options
 
     add_rolling_options(p)
@@ -118,35 +132,75 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _sources(text: str):
+    """Argparse type of ``--sources``: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    return positive_int(text)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Recover, write the WAV (and spectrogram), print a summary."""
+    """Recover, write the WAV (and spectrogram, report, displacement), print a summary."""
     from ._rolling import requested as rolling_requested
     from ._rolling import run as run_rolling
 
     if rolling_requested(args):
         return run_rolling(args)
-    from .._api import recover
-    from ..io.atomic import check_output_path
-    from ..io.audio import read_audio, write_audio
-    from ..io.video import parse_roi
+    from ..io.audio import read_audio
 
     out = Path(args.output) if args.output else default_output(args.video)
     inputs = tuple(x for x in (args.video, args.truth) if x)
+    _check_outputs(args, out, inputs)
+    truth = read_audio(args.truth) if args.truth else None  # fail early on a bad truth file
+    rec = _recover(args)
+    summary = _write_outputs(args, rec, out, inputs, truth)
+    if args.json:
+        print_json(summary)
+    else:
+        _print_summary(rec, out, summary)
+    sys.stdout.flush()
+    return 0
+
+
+def _check_outputs(args: argparse.Namespace, out: Path, inputs: tuple) -> None:
+    """Every output can be written, none is an input, no two are the same file."""
+    from .._errors import ParameterError
+    from ..io.atomic import check_output_path
+
     check_output_path(out, inputs=inputs)
+    named = [("-o", out)] + [(flag, getattr(args, dest)) for flag, dest in (
+        ("--spectrogram", "spectrogram"), ("--report", "report"),
+        ("--displacement", "displacement")) if getattr(args, dest)]
+    seen: dict = {}
+    for flag, path in named:
+        key = Path(path).resolve()
+        if key in seen:
+            raise ParameterError(f"{flag} and {seen[key]} name the same file {str(path)!r}; "
+                                 "give each output its own path")
+        seen[key] = flag
     check_figure_outputs(args, inputs + (str(out),))
-    if args.truth:
-        truth, truth_rate = read_audio(args.truth)  # fail early on a bad truth file
-    roi = parse_roi(args.roi) if args.roi else None
+    if args.displacement:
+        if Path(args.displacement).suffix.lower() not in (".csv", ".npy"):
+            raise ParameterError(f"--displacement {args.displacement!r} must end in .csv or .npy")
+        check_output_path(args.displacement, inputs=inputs + (str(out),))
+
+
+def _recover(args: argparse.Namespace):
+    """Call :func:`visualmic.recover` with the command line's options."""
+    from .._api import recover
+    from ..io.video import parse_roi
     from ._timerange import resolve_frame_range
 
-    start, end = resolve_frame_range(args)  # --start-time/--end-time (issue 12)
+    start, end = resolve_frame_range(args)  # --start-time/--end-time
     callback, close = progress_bar(args, "recover")
     try:
-        rec = recover(
-            args.video, fps=args.fps, start=start, end=end, roi=roi,
+        return recover(
+            args.video, fps=args.fps, start=start, end=end,
+            roi=parse_roi(args.roi) if args.roi else None,
             downsample=args.downsample, scales=args.scales, orientations=args.orientations,
             highpass_bands=args.highpass_bands, reference=args.reference,
-            max_lag=args.max_lag, weighting=args.weighting,
+            max_lag=args.max_lag, weighting=args.weighting, cell=args.cell,
+            sources=args.sources, displacement=bool(args.displacement),
             highpass=args.highpass or None, denoise=args.denoise,
             denoise_options={
                 "window": args.specsub_window, "hop": args.specsub_hop,
@@ -158,49 +212,74 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         close()
-    write_audio(out, rec.audio, rec.rate, pcm16=args.pcm16, inputs=inputs)
+
+
+def _write_outputs(args: argparse.Namespace, rec, out: Path, inputs: tuple, truth) -> dict:
+    """Write the audio and every optional output; return the JSON summary."""
+    from ..io.audio import write_audio
+
+    audio = rec.sources_audio if rec.sources_audio is not None else rec.audio
+    write_audio(out, audio, rec.rate, pcm16=args.pcm16, inputs=inputs)
     summary = rec.summary()
     low = warn_low_rate(rec.rate)
     if low:
         summary["warnings"].append(low)
     summary["output"] = str(out)
-    if args.truth:
+    if rec.sources_audio is not None:
+        summary["channels"] = int(len(rec.sources_audio))
+    if truth is not None:
         from ..eval.metrics import evaluate
 
-        summary["metrics"] = evaluate(rec.audio, truth, rate=rec.rate, ref_rate=truth_rate,
+        summary["metrics"] = evaluate(rec.audio, truth[0], rate=rec.rate, ref_rate=truth[1],
                                       band=None, max_lag=3)
     if args.spectrogram:
-        from ..eval.plot import save_spectrogram
-
-        signals = [(rec.audio, rec.rate)]
-        titles = ["recovered"]
-        if args.truth:
-            signals.append((truth, truth_rate))
-            titles.append("ground truth")
-        save_spectrogram(args.spectrogram, signals, titles=titles, inputs=inputs,
-                         dynamic_range=args.db_range, size=args.spectrogram_size,
-                         window=args.window)
+        _write_spectrogram(args, rec, truth, inputs)
         summary["spectrogram"] = str(args.spectrogram)
+    if args.displacement:
+        _write_displacement(args, rec, inputs + (str(out),))
+        summary["displacement"] = str(args.displacement)
     if args.report:
         from ._reporting import recover_report
 
-        recover_report(args, rec, summary, truth=(truth, truth_rate) if args.truth else None,
-                       inputs=inputs + (str(out),))
+        recover_report(args, rec, summary, truth=truth, inputs=inputs + (str(out),))
         summary["report"] = str(args.report)
-    if args.json:
-        print_json(summary)
-    else:
-        t = rec.timings["total"]
-        print(f"{out}: {rec.n_frames} frames at {rec.fps:g} fps "
-              f"({rec.duration:.2f} s of audio at {rec.rate:g} Hz), "
-              f"{len(rec.bands)} bands, {rec.n_frames / max(t, 1e-9):.0f} frames/s")
-        if args.truth:
-            m = summary["metrics"]
-            print(f"vs truth: SNR {m['snr_db']:.2f} dB, r = {m['pearson']:.3f}, "
-                  f"STOI {m['stoi']:.3f}" if m.get("stoi") is not None else
-                  f"vs truth: SNR {m['snr_db']:.2f} dB, r = {m['pearson']:.3f}")
-    sys.stdout.flush()
-    return 0
+    return summary
+
+
+def _write_spectrogram(args: argparse.Namespace, rec, truth, inputs: tuple) -> None:
+    from ..eval.plot import save_spectrogram
+
+    signals, titles = [(rec.audio, rec.rate)], ["recovered"]
+    if truth is not None:
+        signals.append(truth)
+        titles.append("ground truth")
+    save_spectrogram(args.spectrogram, signals, titles=titles, inputs=inputs,
+                     dynamic_range=args.db_range, size=args.spectrogram_size,
+                     window=args.window)
+
+
+def _write_displacement(args: argparse.Namespace, rec, inputs: tuple) -> None:
+    from .._validate import displacement_units
+    from ..io.displacement import write_displacement
+
+    _, factor = displacement_units(args.scale)
+    start = (rec.params.get("start") or 0) / rec.fps
+    write_displacement(args.displacement, rec.displacement * factor, fps=rec.fps,
+                       start_time=start, inputs=inputs)
+
+
+def _print_summary(rec, out: Path, summary: dict) -> None:
+    t = rec.timings["total"]
+    what = (f"{len(rec.sources_audio)} sources" if rec.sources_audio is not None
+            else f"{len(rec.bands)} bands")
+    print(f"{out}: {rec.n_frames} frames at {rec.fps:g} fps "
+          f"({rec.duration:.2f} s of audio at {rec.rate:g} Hz), "
+          f"{what}, {rec.n_frames / max(t, 1e-9):.0f} frames/s")
+    if "metrics" in summary:
+        m = summary["metrics"]
+        print(f"vs truth: SNR {m['snr_db']:.2f} dB, r = {m['pearson']:.3f}, "
+              f"STOI {m['stoi']:.3f}" if m.get("stoi") is not None else
+              f"vs truth: SNR {m['snr_db']:.2f} dB, r = {m['pearson']:.3f}")
 
 
 def check_figure_outputs(args: argparse.Namespace, inputs: tuple) -> None:

@@ -34,6 +34,8 @@ def recover_report(args: argparse.Namespace, rec, summary: dict, *, truth=None,
 
     label = "recovered (enhanced)" if rec.params.get("enhance") else "recovered"
     audio = [(label, rec.audio, rec.rate)]
+    if rec.sources_audio is not None:
+        audio += [(f"source {i}", a, rec.rate) for i, a in enumerate(rec.sources_audio)]
     signals, titles = [(rec.audio, rec.rate)], [label]
     if truth is not None:
         audio.append(("ground truth", truth[0], truth[1]))
@@ -50,6 +52,12 @@ def recover_report(args: argparse.Namespace, rec, summary: dict, *, truth=None,
         images.append(("Reference frame, input pixels (the box is the ROI)",
                        preview_figure(ref, roi=rec.params.get("roi"), width=4.0)))
     except VisualMicError:
-        pass  # the report still holds everything else
+        ref = None  # the report still holds everything else
+    vmap = None
+    if rec.cells is not None and ref is not None:
+        from ..eval.vibmap import cells_figure
+
+        vmap = cells_figure(rec.cells, ref, sources=rec.sources)
     write_report(args.report, summary, title="visualmic recover", source=args.video,
-                 audio=audio, spectrogram=spec, images=images, inputs=inputs)
+                 audio=audio, spectrogram=spec, images=images, sources=rec.sources,
+                 vibration_map=vmap, inputs=inputs)

@@ -21,12 +21,15 @@ from .._errors import ParameterError, VideoError
 from .._progress import ProgressCallback
 from .._validate import check_choice, positive_number
 from ..core import post
+from ..core.cells import default_cell
 from ..core.combine import combine_long
 from ..core.pyramid import Band, SteerablePyramid
 from ..io.video import LOW_FPS, playback_rate_hint
 from ._common import open_reader, run_chain
+from ._spatial import cell_summary, combine_spatial, motion_px, source_band_signals, split_sources
 from .chain import Chain, check_method
 from .threads import single_blas_thread
+from .vibmap import input_boxes
 
 __all__ = ["Recovery", "recover", "DEFAULTS"]
 
@@ -37,7 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "highpass_bands": True,
     "reference": 1,
     "max_lag": 10,
-    "weighting": "ml",
+    "weighting": "spatial",
+    "cell": None,
     "highpass": 20.0,
     "denoise": "none",
     "chunk_size": 128,
@@ -84,6 +88,17 @@ class Recovery:
         The parameters used.
     warnings : list of str
         Warnings raised while reading and processing.
+    cells : dict or None
+        With ``weighting="spatial"``: the cells (boxes in input pixels, weight, SNR,
+        significance) that the combination used.
+    sources : list of dict or None
+        With ``sources``: per source (ordered by energy), its bounding box in input
+        pixels, its cells and its SNR.
+    sources_audio : np.ndarray [shape=(n_sources, n), dtype=float32] or None
+        With ``sources``: one post-processed track per source.
+    displacement : np.ndarray [shape=(2, T) or (2, n_sources, T)] or None
+        With ``displacement=True``: ``(dx, dy)`` per frame in input pixels (x right,
+        y down), high-passed, for the whole estimate or each source.
     """
 
     audio: np.ndarray
@@ -104,6 +119,10 @@ class Recovery:
     timings: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    cells: dict | None = None
+    sources: list | None = None
+    sources_audio: np.ndarray | None = None
+    displacement: np.ndarray | None = None
 
     @property
     def duration(self) -> float:
@@ -134,6 +153,8 @@ class Recovery:
                 )
             ],
             "reference_band": self.reference_band,
+            **({"cells": self.cells} if self.cells is not None else {}),
+            **({"sources": self.sources} if self.sources is not None else {}),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "params": self.params,
             "warnings": list(self.warnings),
@@ -154,6 +175,9 @@ def recover(
     reference: int = DEFAULTS["reference"],
     max_lag: int = DEFAULTS["max_lag"],
     weighting: str = DEFAULTS["weighting"],
+    cell: int | None = DEFAULTS["cell"],
+    sources=None,
+    displacement: bool = False,
     method: str = DEFAULTS["method"],
     device: str | None = None,
     dask=None,
@@ -209,9 +233,26 @@ def recover(
         the reference's noise.
     max_lag : int, optional
         Bound (samples) on the alignment shift between bands (default 10).
-    weighting : {"ml", "uniform"}, optional
-        Band weights: maximum-likelihood from each band's estimated gain and noise
-        (default), or the plain sign-aligned sum of Davis et al.
+    weighting : {"spatial", "ml", "uniform"}, optional
+        How the motion is combined. ``"spatial"`` (default): the frame is cut into
+        cells and every cell-band signal is weighted by its own estimated gain (with
+        its sign) and noise, per frequency sub-band (:mod:`visualmic.core.spatial`):
+        static background gets no weight, parts moving in opposite phase are flipped,
+        parts carrying different frequencies each keep theirs; when the whole frame
+        moves as one it equals ``"ml"``. ``"ml"``: maximum-likelihood weights of whole
+        bands (the whole frame moves as one). ``"uniform"``: the plain sign-aligned
+        sum of Davis et al.
+    cell : int, optional
+        Cell size in processed-frame pixels for ``weighting="spatial"`` (default from
+        the frame size, :func:`visualmic.core.cells.default_cell`: 16 px at 128×128).
+    sources : int or "auto", optional
+        Also separate the scene into sources (:func:`visualmic.core.sources.find_sources`:
+        cells whose signals agree are clustered) and return one track per source in
+        ``sources_audio``, ordered by energy; ``"auto"`` chooses the number. Needs
+        ``weighting="spatial"``. Default None: one track.
+    displacement : bool, optional
+        Also return the signed 2-D displacement ``(dx, dy)`` per frame in input pixels
+        (per source with ``sources``) in ``Recovery.displacement``.
     method : {"phase", "fast", "auto"}, optional
         Band motion estimator (:mod:`visualmic.core.linear`): ``"phase"`` (default) local
         phase differences; ``"fast"`` the linear estimator (one matrix product per
@@ -281,7 +322,8 @@ def recover(
     t0 = time.perf_counter()
     _check_params(orientations=orientations, chunk_size=chunk_size, reference=reference,
                   output_rate=output_rate, scales=scales, max_lag=max_lag, denoise=denoise,
-                  weighting=weighting, method=method, device=device, enhance=enhance)
+                  weighting=weighting, method=method, device=device, enhance=enhance,
+                  cell=cell, sources=sources)
     reader, caught = open_reader(source, fps=fps, start=start, end=end, roi=roi,
                                  downsample=downsample)
     rate = float(reader.fps)
@@ -295,7 +337,9 @@ def recover(
         )
     pyr = SteerablePyramid(reader.shape, scales=scales, orientations=int(orientations),
                            highpass=highpass_bands)
-    chain = Chain(pyr, method=method, device=device, reference=int(reference))
+    spatial = weighting == "spatial"
+    cell_px = (default_cell(reader.shape) if cell is None else cell) if spatial else None
+    chain = Chain(pyr, method=method, device=device, reference=int(reference), cell=cell_px)
     sig = run_chain(chain, reader, chunk_size=int(chunk_size), dask=dask, workers=workers,
                     progress=progress)
     for msg in list(getattr(reader, "warnings", []) or []) + sig.messages:
@@ -312,14 +356,28 @@ def recover(
     if highpass:
         for i in range(len(signals)):  # in place: one band's temporaries at a time
             signals[i] = post.highpass(signals[i], rate, cutoff=highpass)
-    # Bounded time and memory for long videos: the combination is estimated on at most
-    # 16384 samples (all of them for shorter videos, where this is combine_bands).
+    extras: dict = {}
     with single_blas_thread():  # small products: threads only add overhead
-        comb = combine_long(signals, max_lag=int(max_lag), weighting=weighting)
+        if spatial:
+            comb, extras = _spatial_steps(sig.cells, chain, reader, rate=rate, highpass=highpass,
+                                          max_lag=int(max_lag), sources=sources)
+        else:
+            # Bounded time and memory for long videos: the combination is estimated on at
+            # most 16384 samples (all of them for shorter videos: combine_bands).
+            comb = combine_long(signals, max_lag=int(max_lag), weighting=weighting)
     t2 = time.perf_counter()
-    audio, out_rate, t_enhance = _postprocess(
-        comb.signal, rate, highpass=highpass, enhance=enhance, denoise=denoise,
-        denoise_options=denoise_options, output_rate=output_rate)
+    post_opts = dict(highpass=highpass, enhance=enhance, denoise=denoise,
+                     denoise_options=denoise_options, output_rate=output_rate)
+    audio, out_rate, t_enhance = _postprocess(comb.signal, rate, **post_opts)
+    if "sources_motion" in extras:
+        post_opts["enhance"] = None  # one enhancer call (its info describes the main track)
+        tracks = [_postprocess(m, rate, **post_opts)[0] for m in extras.pop("sources_motion")]
+        extras["sources_audio"] = np.stack(tracks)
+    if displacement:
+        bands_px = extras.pop("sources_bands", signals)
+        extras["displacement"] = motion_px(bands_px, pyr, chain.reference_image,
+                                           reader.pixel_scale)
+    extras.pop("sources_bands", None)
     t3 = time.perf_counter()
     params = {
         "scales": pyr.scales,
@@ -328,6 +386,8 @@ def recover(
         "reference": int(reference),
         "max_lag": int(max_lag),
         "weighting": weighting,
+        "cell": cell_px,
+        "sources": sources,
         "method": method,
         "device": device,
         "highpass": highpass,
@@ -354,11 +414,46 @@ def recover(
         },
         params=params,
         warnings=caught,
+        **extras,
     )
 
 
+def _spatial_steps(cells, chain: Chain, reader, *, rate: float, highpass, max_lag: int,
+                   sources) -> tuple:
+    """Cells -> one track (and sources): the combination and the Recovery's extra fields."""
+    est = chain.estimator
+    res = combine_spatial(cells, est, rate=rate, highpass=highpass, max_lag=max_lag,
+                          orientations=chain.pyramid.orientations)
+    boxes = input_boxes(res.grid, reader)
+    extras = {"cells": cell_summary(res, boxes)}
+    if sources is not None:
+        src = split_sources(cells, res, sources, rate=rate, highpass=highpass, max_lag=max_lag,
+                            orientations=chain.pyramid.orientations)
+        n = len(src.signals)
+        extras["sources_motion"] = list(src.signals)
+        extras["sources_bands"] = source_band_signals(np.asarray(cells, np.float64),
+                                                      np.asarray(src.labels), n)
+        if highpass:
+            bands = extras["sources_bands"]
+            for b in range(bands.shape[0]):
+                for i in range(n):
+                    bands[b, i] = post.highpass(bands[b, i], rate, cutoff=highpass)
+        extras["sources"] = [
+            {"index": i, "snr_db": float(src.snr_db[i]),
+             "box": _input_box(src.boxes[i], reader),
+             "cells": [int(c) for c in np.flatnonzero(np.asarray(src.labels) == i)]}
+            for i in range(n)
+        ]
+    return res.bands, extras
+
+
+def _input_box(box, reader):
+    """A processed-frame box ``(x, y, w, h)`` in input pixels (None stays None)."""
+    return None if box is None else list(input_boxes([box], reader)[0])
+
+
 def _check_params(*, orientations, chunk_size, reference, output_rate, scales, max_lag, denoise,
-                  weighting, method, device, enhance) -> None:
+                  weighting, method, device, enhance, cell=None, sources=None) -> None:
     """Validate :func:`recover`'s parameters before any work (one-line ParameterErrors)."""
     positive_number("orientations", orientations, integer=True)
     positive_number("chunk_size", chunk_size, integer=True)
@@ -368,7 +463,17 @@ def _check_params(*, orientations, chunk_size, reference, output_rate, scales, m
     if isinstance(max_lag, bool) or not isinstance(max_lag, (int, np.integer)) or max_lag < 0:
         raise ParameterError(f"max_lag={max_lag!r} must be a non-negative integer")
     check_choice("denoise", denoise, ("none", "specsub"))
-    check_choice("weighting", weighting, ("ml", "uniform"))
+    check_choice("weighting", weighting, ("spatial", "ml", "uniform"))
+    if cell is not None:
+        positive_number("cell", cell, integer=True)
+        if cell < 2:
+            raise ParameterError(f"cell={cell!r} must be at least 2 pixels")
+    if sources is not None:
+        if weighting != "spatial":
+            raise ParameterError(f"sources={sources!r} needs weighting='spatial' (the cells "
+                                 "are what is grouped into sources)")
+        if sources != "auto":
+            positive_number("sources", sources, integer=True)
     check_method(method, device)  # fails early when PyTorch or the device is missing
     if enhance is not None and not callable(enhance):
         raise ParameterError(

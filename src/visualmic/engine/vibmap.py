@@ -20,8 +20,8 @@ from .._progress import ProgressCallback
 from .._validate import positive_number
 from ..core.cells import default_cell
 from ..core.displacement import band_wave_vectors, displacement
-from ..core.post import highpass as highpass_filter
 from ..core.pyramid import SteerablePyramid
+from ..core.spatial import highpass_cells
 from ..eval.vibmap import VibrationMap, check_bands, map_statistics
 from ..io.video import open_video
 from ._common import open_reader, run_chain
@@ -178,7 +178,7 @@ def vibration_map(source, *, fps: float | None = None, start: int = 0, end: int 
         raise VideoError(f"the video has {sig.n_frames} frame(s) in the selected range; at "
                          "least 2 are needed (check --start/--end)")
     t1 = time.perf_counter()
-    cells = highpass_filter(np.asarray(sig.cells, dtype=np.float64), rate, cutoff=highpass)
+    cells = highpass_cells(sig.cells, rate, cutoff=highpass)  # every channel at once
     disp = cell_displacement(cells, chain)
     disp *= np.asarray(reader.pixel_scale, dtype=np.float64)[:, None, None]  # input pixels
     unit = "px"

@@ -257,3 +257,51 @@ def save_figure(fig, path, *, inputs=()) -> None:
         raise ParameterError(f"{str(path)!r}: the map is written as .png, .svg or .pdf")
     with atomic_path(path, inputs=inputs) as tmp:
         fig.savefig(tmp, format=fmt)
+
+
+def cells_figure(cells: dict, reference: np.ndarray, *, sources=None, title: str | None = None):
+    """The cells the spatial combination used: each cell's SNR over the reference frame.
+
+    Parameters
+    ----------
+    cells : dict
+        ``Recovery.cells`` (boxes in input pixels, ``snr_db``, ``significant``).
+    reference : np.ndarray [shape=(H_in, W_in)]
+        The reference frame in input pixels.
+    sources : list of dict, optional
+        ``Recovery.sources``: their boxes are outlined and numbered.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    fig = Figure(figsize=(5.2, 4.4), dpi=110, layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(reference, cmap="gray", interpolation="nearest")
+    H, W = reference.shape
+    canvas = np.full((H, W), np.nan)
+    for c in cells.get("cells", []):
+        snr = c.get("snr_db")
+        if c.get("significant") and snr is not None:
+            canvas[c["y"]:c["y"] + c["h"], c["x"]:c["x"] + c["w"]] = snr
+    top = float(np.nanmax(canvas)) if np.isfinite(canvas).any() else 0.0
+    canvas[canvas < top - 30.0] = np.nan  # 30 dB of range: the rest is left clear
+    im = ax.imshow(canvas, cmap="viridis", alpha=0.6, interpolation="nearest",
+                   norm=Normalize(top - 30.0, top))
+    fig.colorbar(im, ax=ax, label="cell SNR (dB per sample), significant cells",
+                 shrink=0.85)
+    for s in sources or []:
+        if s.get("box"):
+            x, y, w, h = s["box"]
+            ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, lw=1.5, ec="cyan"))
+            ax.text(x + 1, y + 1, f"source {s['index']}", color="cyan", va="top", fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or "where the sound is: cells that carry it")
+    return fig
