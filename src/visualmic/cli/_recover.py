@@ -80,9 +80,9 @@ def register(subparsers) -> None:
                    metavar="N", help="frames per batch (memory vs speed; default 128)")
     g = p.add_argument_group("speed and scale")
     g.add_argument("--method", choices=("phase", "fast", "auto"), default=DEFAULTS["method"],
-                   help="band estimator: phase differences (default), fast (linear, one matrix "
-                   "product per chunk; for motion below about 0.1 px, warns above) or auto "
-                   "(fast, with the phase method where the motion is larger)")
+                   help="band estimator: auto (default: fast, with the phase method where the "
+                   "motion is larger), phase (local phase differences) or fast (linear, one "
+                   "matrix product per chunk; for motion below about 0.1 px, warns above)")
     g.add_argument("--device", metavar="DEV", help="run the estimator with PyTorch on DEV "
                    "(cuda, cuda:1, cpu); default: NumPy")
     g.add_argument("--dask", nargs="?", const=True, default=None, metavar="ADDRESS",

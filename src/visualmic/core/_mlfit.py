@@ -18,7 +18,11 @@ EPS = 1e-300
 P_AGREE = 1e-3  # false-alarm rate of the chi-square tests "cells differ"
 #: A sub-band uses its own cell weights only if they promise this SNR ratio (1 dB)
 #: over the broadband weights in that sub-band.
-ADAPT_GAIN = 10 ** 0.1
+ADAPT_GAIN = 10 ** 1.0
+#: Largest per-sample (per-bin) SNR one channel is credited with (linear, 30 dB).
+MAX_CHANNEL_SNR = 1e3
+#: Least combined power SNR (linear, 10 dB) of a sub-band before its weights may adapt.
+SUBBAND_MIN_SNR = 10.0
 
 
 def loo_fit(sig: np.ndarray, w: np.ndarray, unit: np.ndarray, *, bins: float):
@@ -42,7 +46,15 @@ def loo_fit(sig: np.ndarray, w: np.ndarray, unit: np.ndarray, *, bins: float):
     ll = np.einsum("nt,nt->n", loo, loo.conj()).real + EPS
     gain = np.einsum("nt,nt->n", sig, loo.conj()).real / ll
     r = sig - gain[:, None] * loo
-    noise = np.maximum(np.mean((r * r.conj()).real, axis=1), EPS)
+    # A channel must not claim a noise of ~0 (a silent channel, or one that carries nearly
+    # all the weight and so fits itself): its weight gain / noise would explode. No
+    # channel is credited with more than MAX_CHANNEL_SNR (30 dB) per sample or bin, and
+    # silent channels get no gain.
+    power = np.mean((sig * sig.conj()).real, axis=1)
+    floor = 1e-12 * max(float(np.median(power)), EPS) + EPS
+    gain = np.where(power > floor, gain, 0.0)
+    noise = np.maximum(np.mean((r * r.conj()).real, axis=1),
+                       np.maximum(power / MAX_CHANNEL_SNR, floor))
     se_gain = np.sqrt(noise / (bins * ll))
     se_gain = np.minimum(se_gain, 1e150)
     return gain, noise, gain / noise, se_gain / noise
@@ -208,6 +220,17 @@ def subband_weights(Yk: np.ndarray, alpha0: np.ndarray, unit: np.ndarray, tau: f
     gam, nu, a_hat, se = loo_fit(Yk, w, unit, bins=2.0)
     weights, adapted = shrink(a_hat, se, alpha0, tau)
     if not adapted:
+        return alpha0, False, snr
+    # A sub-band that carries no clear signal keeps the broadband weights: fitted to
+    # noise alone, its "weights" only add noise (measured: a pure tone lost 10 dB when
+    # the noise-only sub-bands around it adapted). The combined power SNR of the
+    # sub-band must beat both a fixed 10 dB and what fitting nc weights to m bins of
+    # noise alone gives (about nc / m).
+    # Judged with the broadband weights, which cannot fit the sub-band's noise.
+    gam0, nu0, _, _ = loo_fit(Yk, alpha0, unit, bins=2.0)
+    d0 = alpha0 @ Yk / max(float(np.abs(alpha0) @ unit), EPS)
+    snr0 = gam0**2 * float(np.sum(np.abs(d0) ** 2)) / (nu0 * m)
+    if float(np.sum(snr0)) < max(SUBBAND_MIN_SNR, SUBBAND_MIN_SNR * nc / m):
         return alpha0, False, snr
     # Adopt the sub-band's own weights only if they promise a clearly better SNR in
     # the sub-band than the broadband weights (both judged with the same gains).

@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "highpass": 20.0,
     "denoise": "none",
     "chunk_size": 128,
-    "method": "phase",
+    "method": "auto",
 }
 
 
@@ -254,10 +254,11 @@ def recover(
         Also return the signed 2-D displacement ``(dx, dy)`` per frame in input pixels
         (per source with ``sources``) in ``Recovery.displacement``.
     method : {"phase", "fast", "auto"}, optional
-        Band motion estimator (:mod:`visualmic.core.linear`): ``"phase"`` (default) local
-        phase differences; ``"fast"`` the linear estimator (one matrix product per
-        chunk, within 0.1 dB of the phase method up to about 0.1 px of motion; warns
-        above); ``"auto"`` fast where accurate, phase for chunks with larger motion.
+        Band motion estimator (:mod:`visualmic.core.linear`): ``"auto"`` (default) the
+        linear estimator where it is accurate, the phase method for chunks with larger
+        motion; ``"phase"`` local phase differences (Davis et al.); ``"fast"`` the linear
+        estimator alone (one matrix product per chunk, within 0.1 dB of the phase
+        method up to about 0.1 px of motion; warns above).
     device : str, optional
         Run the estimator with PyTorch on this device (``"cuda"``, ``"cpu"``);
         default None computes with NumPy (PyTorch is then not imported).
