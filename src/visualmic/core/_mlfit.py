@@ -226,11 +226,14 @@ def subband_weights(Yk: np.ndarray, alpha0: np.ndarray, unit: np.ndarray, tau: f
     # the noise-only sub-bands around it adapted). The combined power SNR of the
     # sub-band must beat both a fixed 10 dB and what fitting nc weights to m bins of
     # noise alone gives (about nc / m).
-    # Judged with the broadband weights, which cannot fit the sub-band's noise.
+    # Judged with the broadband weights, which cannot fit the sub-band's noise, or with the
+    # sub-band's own fit without its strongest channel (a fit to noise alone can make one
+    # channel look clean, never several).
     gam0, nu0, _, _ = loo_fit(Yk, alpha0, unit, bins=2.0)
     d0 = alpha0 @ Yk / max(float(np.abs(alpha0) @ unit), EPS)
     snr0 = gam0**2 * float(np.sum(np.abs(d0) ** 2)) / (nu0 * m)
-    if float(np.sum(snr0)) < max(SUBBAND_MIN_SNR, SUBBAND_MIN_SNR * nc / m):
+    need = max(SUBBAND_MIN_SNR, SUBBAND_MIN_SNR * nc / m)
+    if float(np.sum(snr0)) < need and float(np.sum(snr) - np.max(snr)) < need:
         return alpha0, False, snr
     # Adopt the sub-band's own weights only if they promise a clearly better SNR in
     # the sub-band than the broadband weights (both judged with the same gains).
