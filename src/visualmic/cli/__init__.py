@@ -67,6 +67,19 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show a traceback on errors")
 
 
+def add_force(p: argparse.ArgumentParser) -> None:
+    """Add ``--force`` (replace read-only output files) to a sub-command that writes files."""
+    p.add_argument("--force", action="store_true",
+                   help="replace output files even when they are read-only")
+
+
+def check_outputs(args: argparse.Namespace, outputs, inputs=()) -> list:
+    """Check a command's outputs up front (valid, distinct, never an input; ``--force``)."""
+    from ..io.atomic import check_outputs as check
+
+    return check(outputs, inputs=inputs, force=bool(getattr(args, "force", False)))
+
+
 def progress_bar(args: argparse.Namespace, desc: str, unit: str = "frame"):
     """Return ``(callback, close)``: a progress hook drawing a tqdm bar on stderr.
 
@@ -151,6 +164,31 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # -- argument types shared by the sub-commands --------------------------------------------------
+# Every number on the command line is bounded: beyond these, values overflow or exhaust memory
+# (the physical ranges of named options are in visualmic._validate.LIMITS).
+MAX_INT = 1 << 40
+MAX_FLOAT = 1e12
+
+
+def ranged(limit, option: str, *, integer: bool = False, allow_zero: bool = False):
+    """Argparse type for a number within a physical range of :data:`visualmic._validate.LIMITS`.
+
+    The usage error states the range, e.g. ``--fps=1e308 must be a number from
+    0.001 to 1e+07 Hz``.
+    """
+    from .._errors import ParameterError
+    from .._validate import in_range
+
+    def parse(text: str):
+        try:
+            return in_range(option, text, limit, integer=integer, allow_zero=allow_zero)
+        except ParameterError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = option.lstrip("-").replace("-", "_")  # argparse names the type on errors
+    return parse
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
@@ -160,40 +198,56 @@ def _number(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    """Argparse type: a finite number > 0."""
+    """Argparse type: a number > 0 (and at most 1e12)."""
     value = _number(text)
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    if not 0 < value <= MAX_FLOAT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number (at most "
+                                         f"{MAX_FLOAT:g})")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    """Argparse type: a finite number >= 0."""
+    """Argparse type: a number >= 0 (and at most 1e12)."""
     value = _number(text)
-    if not (value >= 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
+    if not 0 <= value <= MAX_FLOAT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number from 0 to {MAX_FLOAT:g}")
     return value
 
 
 def positive_int(text: str) -> int:
-    """Argparse type: an integer > 0."""
+    """Argparse type: an integer > 0 (and at most 2**40)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    if not 0 < value <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer from 1 to {MAX_INT}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    """Argparse type: an integer >= 0."""
+    """Argparse type: an integer >= 0 (and at most 2**40)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 0")
+    if not 0 <= value <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer from 0 to {MAX_INT}")
+    return value
+
+
+def workers(text: str) -> int:
+    """Argparse type: a number of local worker processes, 1 to 4 per core."""
+    import os
+
+    top = 4 * (os.cpu_count() or 1)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= top:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer from 1 to {top} (4 per "
+                                         "core of this machine)")
     return value
 
 

@@ -7,7 +7,11 @@ import sys
 from pathlib import Path
 
 from . import (
+    workers,
+    ranged,
     add_common,
+    add_force,
+    check_outputs,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -32,7 +36,7 @@ half the frame rate."""
 
 def add_source_options(p: argparse.ArgumentParser) -> None:
     """Options selecting which pixels and frames are read (shared with other commands)."""
-    p.add_argument("-s", "--sampling-rate", "--fps", dest="fps", type=positive_float,
+    p.add_argument("-s", "--sampling-rate", "--fps", dest="fps", type=ranged("fps", "--fps"),
                    metavar="HZ", help="frame rate in Hz; overrides the container's "
                    "(required for frame folders and .npy arrays)")
     from ._timerange import GivenStore, add_time_options
@@ -44,7 +48,7 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     add_time_options(p, positive_float=positive_float, non_negative_float=non_negative_float)
     p.add_argument("--roi", metavar="X,Y,W,H", help="region of interest in pixels "
                    "(x = column, y = row of the top-left corner, width, height)")
-    p.add_argument("--downsample", type=positive_float, default=1.0, metavar="F",
+    p.add_argument("--downsample", type=ranged("downsample", "--downsample"), default=1.0, metavar="F",
                    help="shrink frames by F with anti-aliasing (2 or 0.5 halve each side; "
                    "default 1 = none)")
 
@@ -61,19 +65,19 @@ def register(subparsers) -> None:
                    help="output WAV (default: <VIDEO stem>.recovered.wav beside the video)")
     add_source_options(p)
     g = p.add_argument_group("method")
-    g.add_argument("--scales", type=positive_int, default=DEFAULTS["scales"], metavar="N",
+    g.add_argument("--scales", type=ranged("scales", "--scales", integer=True), default=DEFAULTS["scales"], metavar="N",
                    help="pyramid scales (default: as many as the frame size allows)")
-    g.add_argument("--orientations", type=positive_int, default=DEFAULTS["orientations"],
+    g.add_argument("--orientations", type=ranged("orientations", "--orientations", integer=True), default=DEFAULTS["orientations"],
                    metavar="K", help=f"orientations per scale (default {DEFAULTS['orientations']})")
     g.add_argument("--no-highpass-bands", dest="highpass_bands", action="store_false",
                    help="do not use the oriented high-pass bands (classical pyramid only)")
-    g.add_argument("--reference", type=positive_int, default=DEFAULTS["reference"], metavar="K",
+    g.add_argument("--reference", type=ranged("reference", "--reference", integer=True), default=DEFAULTS["reference"], metavar="K",
                    help="reference frame = mean of the first K frames (default 1)")
     g.add_argument("--weighting", choices=("ml", "uniform"), default=DEFAULTS["weighting"],
                    help="band weights: maximum-likelihood (default) or Davis's plain sum")
-    g.add_argument("--max-lag", type=non_negative_int, default=DEFAULTS["max_lag"], metavar="N",
+    g.add_argument("--max-lag", type=ranged("max_lag", "--max-lag", integer=True), default=DEFAULTS["max_lag"], metavar="N",
                    help=f"bound on the band alignment shift in samples (default {DEFAULTS['max_lag']})")
-    g.add_argument("--chunk-size", type=positive_int, default=DEFAULTS["chunk_size"],
+    g.add_argument("--chunk-size", type=ranged("chunk_size", "--chunk-size", integer=True), default=DEFAULTS["chunk_size"],
                    metavar="N", help="frames per batch (memory vs speed; default 128)")
     g = p.add_argument_group("speed and scale")
     g.add_argument("--method", choices=("phase", "fast", "auto"), default=DEFAULTS["method"],
@@ -86,10 +90,10 @@ def register(subparsers) -> None:
                    help="process frame ranges in parallel with Dask: a local cluster, or the "
                    "scheduler at ADDRESS (tcp://HOST:8786); put it after VIDEO or write "
                    "--dask=ADDRESS")
-    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
+    g.add_argument("--workers", type=workers, default=None, metavar="N",
                    help="workers of the local Dask cluster (implies --dask; default: cores)")
     g = p.add_argument_group("post-processing and output")
-    g.add_argument("--highpass", type=non_negative_float, default=DEFAULTS["highpass"],
+    g.add_argument("--highpass", type=ranged("highpass", "--highpass"), default=DEFAULTS["highpass"],
                    metavar="HZ", help="zero-phase high-pass cut-off (default 20; 0 = off)")
     g.add_argument("--denoise", choices=("none", "specsub"), default=DEFAULTS["denoise"],
                    help="spectral subtraction (default none)")
@@ -97,15 +101,15 @@ def register(subparsers) -> None:
                    help="hybrid enhancement: a neural network trained on synthetic videos removes "
                    "noise using the structure of sound (the shipped model, or a checkpoint from "
                    "'visualmic train-enhancer'); put it after VIDEO or write --enhance=MODEL.pt")
-    g.add_argument("--specsub-window", type=positive_float, default=0.032, metavar="S",
+    g.add_argument("--specsub-window", type=ranged("window", "--specsub-window"), default=0.032, metavar="S",
                    help="spectral subtraction window in seconds (default 0.032)")
-    g.add_argument("--specsub-hop", type=positive_float, default=None, metavar="S",
+    g.add_argument("--specsub-hop", type=ranged("window", "--specsub-hop"), default=None, metavar="S",
                    help="spectral subtraction hop in seconds (default window/4)")
     g.add_argument("--specsub-oversubtraction", type=non_negative_float, default=1.0,
                    metavar="A", help="noise power multiple subtracted (default 1)")
     g.add_argument("--specsub-floor", type=non_negative_float, default=0.01, metavar="B",
                    help="spectral floor, fraction of the noise power (default 0.01)")
-    g.add_argument("--output-rate", type=positive_float, default=None, metavar="HZ",
+    g.add_argument("--output-rate", type=ranged("output_rate", "--output-rate"), default=None, metavar="HZ",
                    help="resample the WAV to this rate (e.g. 44100; many players refuse 2200 Hz)")
     g.add_argument("--pcm16", action="store_true", help="16-bit PCM WAV instead of float32")
     g.add_argument("--spectrogram", metavar="PNG", help="also write a spectrogram image")
@@ -114,6 +118,7 @@ def register(subparsers) -> None:
     g.add_argument("--json", action="store_true",
                    help="print a machine-readable summary (frames, fps, bands, weights, timings)")
     add_common(p)
+    add_force(p)
     p.set_defaults(func=run)
 
 
@@ -126,15 +131,12 @@ def default_output(video: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Recover, write the WAV (and spectrogram), print a summary."""
     from .._api import recover
-    from ..io.atomic import check_output_path
     from ..io.audio import read_audio, write_audio
     from ..io.video import parse_roi
 
     out = Path(args.output) if args.output else default_output(args.video)
     inputs = tuple(x for x in (args.video, args.truth) if x)
-    check_output_path(out, inputs=inputs)
-    if args.spectrogram:
-        check_output_path(args.spectrogram, inputs=inputs + (str(out),))
+    check_outputs(args, (out, args.spectrogram), inputs)
     if args.truth:
         truth, truth_rate = read_audio(args.truth)  # fail early on a bad truth file
     roi = parse_roi(args.roi) if args.roi else None

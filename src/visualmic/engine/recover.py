@@ -20,7 +20,7 @@ import numpy as np
 
 from .._errors import ParameterError, VideoError
 from .._progress import ProgressCallback
-from .._validate import check_choice, positive_number
+from .._validate import MIN_RELATIVE_CUTOFF, check_choice, in_range, positive_number
 from ..core import post
 from ..core.combine import combine_long
 from ..core.pyramid import Band, SteerablePyramid
@@ -284,6 +284,16 @@ def recover(
                   weighting=weighting, method=method, device=device, enhance=enhance)
     reader, caught = _open(source, fps=fps, start=start, end=end, roi=roi, downsample=downsample)
     rate = float(reader.fps)
+    if fps is None:  # a rate read from a (possibly damaged) file header
+        try:
+            in_range("fps", rate, "fps")
+        except ParameterError:
+            raise VideoError(f"the video declares {rate:g} frames per second, which cannot be "
+                             "right; give the frame rate with -s/--fps") from None
+    if highpass and highpass < rate * MIN_RELATIVE_CUTOFF:
+        raise ParameterError(
+            f"highpass={highpass:g} Hz must be at least {rate * MIN_RELATIVE_CUTOFF:.3g} Hz "
+            f"(the frame rate / {1 / MIN_RELATIVE_CUTOFF:g}); use 0 to disable the high-pass")
     if highpass and not 0 < highpass < rate / 2:
         hint = ""
         if fps is None and reader.source_fps == rate and rate < LOW_FPS:
@@ -359,12 +369,13 @@ def _check_params(*, orientations, chunk_size, reference, output_rate, scales, m
                   weighting, method, device, enhance) -> None:
     """Validate :func:`recover`'s parameters before any work (one-line ParameterErrors)."""
     positive_number("orientations", orientations, integer=True)
-    positive_number("chunk_size", chunk_size, integer=True)
-    positive_number("reference", reference, integer=True)
-    positive_number("output_rate", output_rate, allow_none=True)
-    positive_number("scales", scales, integer=True, allow_none=True)
+    in_range("chunk_size", chunk_size, "chunk_size", integer=True)
+    in_range("reference", reference, "reference", integer=True)
+    in_range("output_rate", output_rate, "output_rate", allow_none=True)
+    in_range("scales", scales, "scales", integer=True, allow_none=True)
     if isinstance(max_lag, bool) or not isinstance(max_lag, (int, np.integer)) or max_lag < 0:
         raise ParameterError(f"max_lag={max_lag!r} must be a non-negative integer")
+    in_range("max_lag", max_lag, "max_lag", integer=True)
     check_choice("denoise", denoise, ("none", "specsub"))
     check_choice("weighting", weighting, ("ml", "uniform"))
     check_method(method, device)  # fails early when PyTorch or the device is missing

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InputFileError, ParameterError, VideoError, VisualMicWarning
+from .._validate import in_range
 from .._progress import ProgressCallback, report
 from ._av import LOSSY_ADVICE, AVSource, frame_index
 from ._files import ArraySource, FolderSource
@@ -121,7 +122,7 @@ def _check_fps(fps) -> float | None:
     value = float(fps)
     if not math.isfinite(value) or value <= 0:
         raise ParameterError(f"fps={fps!r} must be a positive, finite number of frames per second")
-    return value
+    return in_range("fps", value, "fps")
 
 
 def _check_index(name: str, value, *, allow_none: bool = False) -> int | None:
