@@ -50,13 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"visualmic {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in _COMMANDS:
+    for name in _COMMANDS:  # every command is part of the package: a failed import is a bug
         try:
             mod = importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith(name):
-                continue  # sub-command not built into this version
-            raise
+        except ImportError as exc:
+            raise ImportError(f"the '{name.lstrip('_')}' command cannot be loaded ({exc}); "
+                              "the installation is incomplete: reinstall visualmic") from exc
         mod.register(sub)
     return parser
 
@@ -119,7 +118,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ImportError as exc:
+        if "--debug" in (sys.argv[1:] if argv is None else argv):
+            raise
+        print(f"visualmic: error: {exc}", file=sys.stderr)
+        return 1
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (already printed)

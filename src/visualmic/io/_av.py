@@ -60,7 +60,7 @@ def classify_codec(name: str | None) -> bool | None:
         return False
     try:
         codec = av.codec.Codec(name, "r")
-    except Exception:  # noqa: BLE001 - unknown to this FFmpeg build
+    except av.codec.codec.UnknownCodecError:  # unknown to this FFmpeg build
         return None
     if codec.lossless and not codec.lossy:
         return True

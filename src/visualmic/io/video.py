@@ -39,7 +39,7 @@ from .._errors import InputFileError, ParameterError, VideoError, VisualMicWarni
 from .._validate import in_range
 from .._progress import ProgressCallback, report
 from ._av import LOSSY_ADVICE, AVSource, frame_index
-from ._files import ArraySource, FolderSource
+from ._files import ArraySource, FolderSource, load_npy
 from ._formats import open_format_source, playback_rate_hint
 from ._resample import Resampler
 from ._source import Source
@@ -508,14 +508,7 @@ def _open_source(source, warn) -> tuple[Source, str]:
         elif path.stat().st_size == 0:
             raise VideoError(f"video file {str(path)!r} is empty (0 bytes); give a complete video")
         elif path.suffix.lower() == ".npy":
-            try:
-                arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise VideoError(
-                    f"cannot read {str(path)!r} as a NumPy array: {exc}; give a .npy file "
-                    "written by numpy.save"
-                ) from exc
-            src = ArraySource(arr, warn, path=path)
+            src = ArraySource(load_npy(path), warn, path=path)
         else:
             # Camera files and TIFF stacks (readers chosen in io/_formats.py), else FFmpeg.
             src = open_format_source(path, warn) or AVSource(path, warn)
