@@ -110,6 +110,15 @@ def progress_bar(args: argparse.Namespace, desc: str, unit: str = "frame"):
     return callback, close
 
 
+def quiet_libraries() -> None:
+    """Keep the log lines of Dask (here and in its worker processes) off stderr below ERROR."""
+    import logging
+    import os
+
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = "error"  # read by worker processes at start
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Print a warning as one line on stderr (no source line, no file name)."""
     text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
@@ -133,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     debug = getattr(args, "debug", False)
+    if getattr(args, "quiet", False):
+        quiet_libraries()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if getattr(args, "quiet", False) else "always",
                               VisualMicWarning)
