@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ParameterError, VideoError
+from .._errors import ParameterError, VideoError, VisualMicWarning
 from .._progress import ProgressCallback
 from .._validate import MIN_RELATIVE_CUTOFF, check_choice, in_range, positive_number
 from ..core import post
@@ -325,6 +325,9 @@ def recover(
     # 16384 samples (all of them for shorter videos, where this is combine_bands).
     with single_blas_thread():  # small products: threads only add overhead
         comb = combine_long(signals, max_lag=int(max_lag), weighting=weighting)
+    for msg in _implausible(comb.signal, rate, start):
+        warnings.warn(msg, VisualMicWarning, stacklevel=2)
+        caught.append(msg)
     t2 = time.perf_counter()
     audio, out_rate, t_enhance = _postprocess(
         comb.signal, rate, highpass=highpass, enhance=enhance, denoise=denoise,
@@ -384,6 +387,36 @@ def _check_params(*, orientations, chunk_size, reference, output_rate, scales, m
             f"enhance={enhance!r} must be None or a callable enhancer(y, rate) -> y (load one "
             "with visualmic.learn.enhance.load_enhancer)"
         )
+
+
+def _implausible(y: np.ndarray, rate: float, start: int) -> list[str]:
+    """Warnings about a recovered signal that cannot be sound, or too short to be useful.
+
+    Sound spreads its energy over time; more than half of it in a span of at most
+    1/64 of the signal (at least 8 frames) is a burst or a step: damaged frames, a
+    cut, or a camera knock (the frames are named so that they can be checked).
+    """
+    n = int(y.size)
+    msgs = []
+    if n < 0.1 * rate:
+        msgs.append(f"only {n} frames ({n / rate:.3g} s at {rate:g} fps) were processed; "
+                    "at least 0.1 s of frames is needed for useful audio")
+    span = max(8, n // 64)
+    if n < 8 * span:
+        return msgs
+    e = np.square(y - np.median(y))
+    total = float(e.sum())
+    if not np.isfinite(total) or total <= 0:
+        return msgs
+    c = np.concatenate(([0.0], np.cumsum(e)))
+    win = c[span:] - c[:-span]
+    i = int(np.argmax(win))
+    if win[i] > 0.5 * total:
+        msgs.append(f"{100 * win[i] / total:.0f}% of the recovered signal lies in frames "
+                    f"{start + i}-{start + i + span - 1} (a burst or a step, not sound: damaged "
+                    "frames, a cut or a knock?); check those frames or exclude them with "
+                    "--start/--end")
+    return msgs
 
 
 def _open(source, **options) -> tuple[VideoReader, list[str]]:

@@ -22,7 +22,7 @@ from .._errors import InputFileError, VideoError
 from ._source import LUMA_WEIGHTS, Source
 
 __all__ = ["AVSource", "FrameIndex", "frame_index", "frame_converter", "classify_codec",
-           "av_reason", "LOSSY_ADVICE"]
+           "av_reason", "LOSSY_ADVICE", "DecoderErrors"]
 
 LOSSLESS_CODECS = frozenset({
     "ffv1", "rawvideo", "png", "apng", "tiff", "huffyuv", "ffvhuff", "utvideo",
@@ -220,7 +220,16 @@ class AVSource(Source):
         return streams[0]
 
     def frames(self, start, end, rows, cols):
-        """Yield cropped luminance frames ``start <= i < end`` (seeking when exact)."""
+        """Yield cropped luminance frames ``start <= i < end`` (seeking when exact).
+
+        Errors the decoder logs (e.g. a slice CRC mismatch in FFV1 level 3: the
+        frame was concealed, not decoded) become one warning with the frame range.
+        """
+        watch = DecoderErrors(self.path.name, self._warn)
+        with watch:
+            yield from self._decode(start, end, rows, cols, watch)
+
+    def _decode(self, start, end, rows, cols, watch: "DecoderErrors"):
         holder = [self.open_container()]
         try:
             stream, decoded, it = self._start_decoding(holder, start)
@@ -246,6 +255,7 @@ class AVSource(Source):
                         "frames decoded so far"
                     )
                     return
+                watch.frame(decoded, frame.key_frame)
                 if decoded >= start:
                     if frame.height != height or frame.width != width:
                         raise VideoError(
@@ -310,6 +320,70 @@ class AVSource(Source):
                 f"{self.path.name}: decoded {decoded} frames but the container announces "
                 f"{expected}; the file may be truncated (using the {decoded} frames decoded)"
             )
+
+
+class DecoderErrors:
+    """Collect the errors FFmpeg logs while decoding; warn once with the frames concerned.
+
+    FFmpeg conceals damaged data (a slice whose CRC does not match is replaced by a
+    prediction) and logs an error instead of failing, so the frames look valid. Used
+    as a context manager around the decoding loop, with :meth:`frame` called for every
+    decoded frame. Logs arrive before the frame they concern is returned (decoder
+    threads work ahead), so the range reported starts at the frame decoded when the
+    first error arrived and ends before the second key frame after the last one (the
+    damage of a frame persists until the next key frame).
+    """
+
+    def __init__(self, name: str, warn):
+        self.name, self._warn = name, warn
+        self.first: int | None = None
+        self.last: int | None = None
+        self.count = 0
+        self.message = ""
+        self._keys_after = 0
+        self._end: int | None = None
+        self._logs: list = []
+        self._capture = None
+        self._level = None
+        self._seen: int | None = None
+
+    def __enter__(self):
+        self._capture = av.logging.Capture(local=False)  # also the decoder's own threads
+        self._logs = self._capture.__enter__()
+        self._level = av.logging.get_level()
+        if self._level is None or self._level < av.logging.ERROR:
+            av.logging.set_level(av.logging.ERROR)
+        return self
+
+    def frame(self, index: int, key: bool) -> None:
+        """Note that frame ``index`` (a key frame or not) was decoded."""
+        errors = [m for lvl, _, m in self._logs if lvl <= av.logging.ERROR
+                  and not m.startswith("at ")]
+        self._logs.clear()
+        self._seen = index
+        if errors:
+            self.count += len(errors)
+            self.message = self.message or errors[0].strip().rstrip("!.")
+            self.first = index if self.first is None else self.first
+            self.last, self._keys_after, self._end = index, 0, None
+        elif self.last is not None and self._end is None and key and index > self.last:
+            self._keys_after += 1
+            if self._keys_after == 2:
+                self._end = index - 1
+
+    def __exit__(self, *exc):
+        av.logging.set_level(self._level)
+        self._capture.__exit__(*exc)
+        if self._logs and self._seen is not None:
+            self.frame(self._seen, False)  # errors logged after the last frame returned
+        if self.count:
+            end = self._end if self._end is not None else self._seen
+            span = f"frame {self.first}" if end == self.first else \
+                f"frames {self.first}-{end}"
+            self._warn(f"{self.name}: the decoder found corrupt data ({self.message}; "
+                       f"{self.count} error(s)) in {span}; those frames were concealed, not "
+                       "decoded: repair or re-record the file, or exclude them with --start/--end")
+        return False
 
 
 def stream_frame_count(stream) -> int:
