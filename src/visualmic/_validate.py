@@ -196,7 +196,7 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "chunk_size": (1, 1 << 16, "frames"),
     "reference": (1, 1 << 16, "frames"),
     "scales": (1, 32, ""),
-    "orientations": (1, 32, ""),
+    "orientations": (2, 16, ""),
     "max_lag": (0, 1 << 20, "samples"),
     "size": (1, 1 << 15, "pixels"),
     "count": (0, 1 << 31, ""),
