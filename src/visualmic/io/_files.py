@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tokenize
 from pathlib import Path
 
 import av
@@ -48,7 +49,8 @@ def load_npy(path: Path) -> np.ndarray:
                 raise ValueError(f"unsupported .npy version {version}")
             shape, _, dtype = reader[version](fh)
             offset = fh.tell()
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, RecursionError,
+            tokenize.TokenError) as exc:  # what parsing a damaged header raises
         raise VideoError(f"cannot read {str(path)!r} as a NumPy array: {exc}; {advice}") from exc
     if any(int(n) < 0 for n in shape):
         raise VideoError(f"{str(path)!r} announces the impossible shape {shape}; the header is "
