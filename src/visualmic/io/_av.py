@@ -146,6 +146,9 @@ class AVSource(Source):
             ctx = stream.codec_context
             codec = getattr(ctx, "codec", None)
             self.codec = (getattr(codec, "canonical_name", None) or ctx.name) if ctx else None
+            # Names under which the decoder logs (not the demuxer: its errors are truncation).
+            self.decoder_names = {n for n in (self.codec, getattr(codec, "name", None),
+                                              getattr(ctx, "name", None)) if n}
             self.lossless = classify_codec(self.codec)
             self.frame_count_hint = stream_frame_count(stream)
             rate = stream.average_rate
@@ -225,7 +228,7 @@ class AVSource(Source):
         Errors the decoder logs (e.g. a slice CRC mismatch in FFV1 level 3: the
         frame was concealed, not decoded) become one warning with the frame range.
         """
-        watch = DecoderErrors(self.path.name, self._warn)
+        watch = DecoderErrors(self.path.name, self._warn, self.decoder_names)
         with watch:
             yield from self._decode(start, end, rows, cols, watch)
 
@@ -334,8 +337,9 @@ class DecoderErrors:
     damage of a frame persists until the next key frame).
     """
 
-    def __init__(self, name: str, warn):
+    def __init__(self, name: str, warn, decoders=None):
         self.name, self._warn = name, warn
+        self._decoders = set(decoders) if decoders else None  # log names counted (None: all)
         self.first: int | None = None
         self.last: int | None = None
         self.count = 0
@@ -357,8 +361,9 @@ class DecoderErrors:
 
     def frame(self, index: int, key: bool) -> None:
         """Note that frame ``index`` (a key frame or not) was decoded."""
-        errors = [m for lvl, _, m in self._logs if lvl <= av.logging.ERROR
-                  and not m.startswith("at ")]
+        errors = [m for lvl, who, m in self._logs if lvl <= av.logging.ERROR
+                  and not m.startswith("at ")
+                  and (self._decoders is None or who in self._decoders)]
         self._logs.clear()
         self._seen = index
         if errors:
