@@ -168,6 +168,15 @@ def test_burst_confined_to_a_few_frames_is_warned():
         visualmic.recover(_frames()[0], fps=FPS)
 
 
+def test_step_is_warned():
+    motion = 0.3 * (np.arange(660) >= 330)  # the object moved once: not sound
+    tex = make_texture((64, 64), seed=3)
+    frames = np.concatenate(list(render_frames(tex, motion, size=(48, 48), noise_sigma=1.0,
+                                               seed=4)))
+    with pytest.warns(VisualMicWarning, match=r"a step at frame 3[23]\d"):
+        visualmic.recover(frames, fps=FPS, highpass=None)
+
+
 def test_decoder_corruption_is_warned_with_frames(tmp_path):
     from visualmic.sim.render import write_video
 

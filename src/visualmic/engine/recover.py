@@ -411,12 +411,36 @@ def _implausible(y: np.ndarray, rate: float, start: int) -> list[str]:
     c = np.concatenate(([0.0], np.cumsum(e)))
     win = c[span:] - c[:-span]
     i = int(np.argmax(win))
-    if win[i] > 0.5 * total:
+    step = _step_share(y)
+    if step is not None:
+        k, share = step
+        msgs.append(f"the recovered signal is {100 * share:.0f}% a step at frame {start + k} "
+                    "(not sound: the camera or the object moved, or the frames change there); "
+                    "check that frame or exclude it with --start/--end")
+    elif win[i] > 0.5 * total:
         msgs.append(f"{100 * win[i] / total:.0f}% of the recovered signal lies in frames "
                     f"{start + i}-{start + i + span - 1} (a burst or a step, not sound: damaged "
                     "frames, a cut or a knock?); check those frames or exclude them with "
                     "--start/--end")
     return msgs
+
+
+def _step_share(y: np.ndarray) -> tuple[int, float] | None:
+    """``(k, share)`` when one step at sample ``k`` explains over 90% of ``y``'s variance.
+
+    A ramp (a slow drift) is explained to 75% at best, sound hardly at all.
+    """
+    n = y.size
+    d = y - y.mean()
+    total = float(np.dot(d, d))
+    if n < 16 or not np.isfinite(total) or total <= 0:
+        return None
+    k = np.arange(1, n)
+    c = np.cumsum(d)[:-1]
+    explained = c**2 * n / (k * (n - k))  # between-segment sum of squares of a split at k
+    i = int(np.argmax(explained))
+    share = float(explained[i]) / total
+    return (int(k[i]), share) if share > 0.9 else None
 
 
 def _open(source, **options) -> tuple[VideoReader, list[str]]:
