@@ -272,8 +272,9 @@ def test_fuzz_sample_has_no_failures(tmp_path, capsys):
         fuzz = importlib.import_module("fuzz")
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
+    # --exec: a fresh interpreter per case (forking pytest, which may hold threads, is unsafe)
     code = fuzz.main(["--cases", "6", "--seed", "0", "--keep", str(tmp_path / "keep"),
-                      "--strict", "--timeout", "120"])
+                      "--strict", "--timeout", "120", "--exec"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "6 cases" in out and not (tmp_path / "keep").exists()
