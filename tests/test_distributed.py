@@ -120,7 +120,7 @@ def test_recover_many(tmp_path, video, client):
     y, rate = sf.read(out / "other.wav", dtype="float32")
     expected = visualmic.recover(other.video_path, method="fast").audio
     assert rate == 2200
-    np.testing.assert_allclose(y, expected, atol=1e-6)
+    np.testing.assert_allclose(y, expected, rtol=0, atol=AUDIO_ATOL)
     with pytest.raises(ParameterError, match="both write clip.wav"):
         recover_many([video.video_path, tmp_path / "x" / "clip.mkv"], out, client=client)
     with pytest.raises(ParameterError, match="unknown recover option"):
@@ -162,7 +162,7 @@ def test_cli_recover_on_a_cluster_address(tmp_path, video, client, capsys):
 
     y, _ = sf.read(out, dtype="float32")
     ref = visualmic.recover(video.video_path, method="fast", chunk_size=64).audio
-    np.testing.assert_allclose(y, ref, atol=1e-6)
+    np.testing.assert_allclose(y, ref, rtol=0, atol=AUDIO_ATOL)
     assert main(["recover", str(video.video_path), "-o", str(out), "--workers", "2",
                  f"--dask={client.scheduler.address}"]) == 2
     assert "local cluster only" in capsys.readouterr().err
