@@ -597,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bases = build_bases(work / "bases")
         indices = args.only if args.only else range(args.cases)
-        cases = [make_case(i, args.seed, bases, work) for i in indices]
+        indices = list(indices)  # each case is built just before it runs (bounded disk use)
 
         def finish(case: Case, code, out: str, err: str) -> Case:
             classify(case, code, err, bases["wav"])
@@ -619,13 +619,14 @@ def main(argv: list[str] | None = None) -> int:
                 return finish(case, code, out, err)
 
             with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-                done = list(pool.map(one, cases))
+                done = list(pool.map(lambda i: one(make_case(i, args.seed, bases, work)),
+                                     indices))
         else:  # forked from this process after importing visualmic once
             preload()
-            pending, running = list(cases), {}
+            pending, running = list(indices), {}
             while pending or running:
                 while pending and len(running) < max(1, args.jobs):
-                    case = pending.pop(0)
+                    case = make_case(pending.pop(0), args.seed, bases, work)
                     running[start_forked(case, args.memory)] = (case, time.monotonic())
                 for case, code in wait_forked(running, args.timeout):
                     out, err = read_outputs(case)

@@ -19,6 +19,8 @@ from visualmic.io.atomic import check_output_path, check_outputs
 from visualmic.io.video import open_video
 from visualmic.sim.synthesize import make_texture, render_frames
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # format_writers
+
 FPS = 2200.0
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,6 +71,21 @@ def test_outputs_distinct_and_never_an_input(tmp_path):
         check_output_path("/proc/x.wav")
     assert check_outputs([tmp_path / "a.wav", None, tmp_path / "b.png"]) == [
         tmp_path / "a.wav", tmp_path / "b.png"]
+
+
+def test_photron_companion_and_frame_folder_are_inputs(tmp_path, capsys):
+    from format_writers import write_photron
+
+    frames = np.rint(_frames(n=300, size=32)[0]).astype(np.uint8)
+    header, mraw = write_photron(tmp_path / "cam", frames, bits=8, fps=FPS)
+    before = mraw.read_bytes()
+    code = main(["recover", str(header), "-o", str(tmp_path / "o.wav"), "--spectrogram",
+                 str(mraw), "-q"])
+    assert code == 2 and "is the input file" in capsys.readouterr().err
+    assert mraw.read_bytes() == before
+    folder = _folder(tmp_path / "frames", range(30))
+    with pytest.raises(OutputError, match="inside the input folder"):
+        check_outputs([folder / "spec.png"], inputs=[folder])
 
 
 def test_read_only_output_needs_force(clip, tmp_path, capsys):
@@ -189,6 +206,41 @@ def test_decoder_corruption_is_warned_with_frames(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.warns(VisualMicWarning, match=r"corrupt data \(slice CRC mismatch.* frames 0-"):
         open_video(path).read()
+
+
+def test_frames_lost_from_an_avi_are_warned(tmp_path):
+    import av
+
+    frames = np.rint(_frames(n=200, size=32)[0]).astype(np.uint8)
+    path = tmp_path / "raw.avi"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("rawvideo", rate=25)
+        s.width, s.height, s.pix_fmt = 32, 32, "gray"
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="gray")
+            vf.pts = i
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+    data = bytearray(path.read_bytes())
+    at = data.index(b"00dc", len(data) // 2)  # the chunk header of a frame mid-way
+    data[at:at + 8] = bytes(8)  # its header zeroed: the demuxer skips the frame
+    path.write_bytes(bytes(data))
+    with pytest.warns(VisualMicWarning, match=r"decoded 199 frames but the container announces "
+                      r"200; .* frames lost"):
+        open_video(path, fps=FPS).read()
+
+
+def test_truncated_ffv1_found_by_the_campaign_ends(tmp_path, capsys):
+    """Case 1999 of seed 1 hung: FFmpeg's threads logged through PyAV while it closed."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        fuzz = importlib.import_module("fuzz")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    code = fuzz.main(["--seed", "1", "--only", "1999", "--keep", str(tmp_path / "keep"),
+                      "--strict", "--timeout", "60", "--exec", "--verbose"])
+    out = capsys.readouterr().out
+    assert code == 0 and "case 1999 [mkv flip_payload] success" in out, out
 
 
 def test_too_short_recording_is_warned():

@@ -87,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         orientations=args.orientations, highpass_bands=args.highpass_bands,
         highpass=args.highpass or None, denoise=args.denoise, output_rate=args.output_rate,
     )
-    check_outputs(args, [out_dir / f"{Path(v).stem}.wav" for v in args.videos], args.videos)
+    from ..io.video import input_files
+
+    check_outputs(args, [out_dir / f"{Path(v).stem}.wav" for v in args.videos],
+                  [f for v in args.videos for f in input_files(v)])
     callback, close = progress_bar(args, "batch", unit="video")
     try:
         if args.sequential:

@@ -135,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
     from ..io.video import parse_roi
 
     out = Path(args.output) if args.output else default_output(args.video)
-    inputs = tuple(x for x in (args.video, args.truth) if x)
+    from ..io.video import input_files
+
+    inputs = (*input_files(args.video), *([args.truth] if args.truth else []))
     check_outputs(args, (out, args.spectrogram), inputs)
     if args.truth:
         truth, truth_rate = read_audio(args.truth)  # fail early on a bad truth file

@@ -304,7 +304,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
     _set_threads(args.threads)
     out = Path(args.output) if args.output else default_output(args.video)
-    inputs = tuple(x for x in (args.video, args.truth, args.model_path) if x)
+    from ..io.video import input_files
+
+    inputs = (*input_files(args.video), *(x for x in (args.truth, args.model_path) if x))
     check_outputs(args, (out, args.spectrogram), inputs)
     if args.truth:
         truth, truth_rate = read_audio(args.truth)

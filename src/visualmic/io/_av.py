@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,7 +229,9 @@ class AVSource(Source):
         Errors the decoder logs (e.g. a slice CRC mismatch in FFV1 level 3: the
         frame was concealed, not decoded) become one warning with the frame range.
         """
-        watch = DecoderErrors(self.path.name, self._warn, self.decoder_names)
+        precise = self.source_fps and 0 < self._tick * self.source_fps <= 0.5
+        watch = DecoderErrors(self.path.name, self._warn, self.decoder_names,
+                              fps=self.source_fps if precise else None)
         with watch:
             yield from self._decode(start, end, rows, cols, watch)
 
@@ -258,7 +261,8 @@ class AVSource(Source):
                         "frames decoded so far"
                     )
                     return
-                watch.frame(decoded, frame.key_frame)
+                watch.frame(decoded, frame.key_frame,
+                            None if frame.pts is None else float(frame.pts * frame.time_base))
                 if decoded >= start:
                     if frame.height != height or frame.width != width:
                         raise VideoError(
@@ -272,6 +276,7 @@ class AVSource(Source):
                     yield convert(frame, rows, cols)
                 decoded += 1
         finally:
+            watch.mute()  # before FFmpeg joins its decoder threads (see DecoderErrors.mute)
             holder[0].close()
 
     def _start_decoding(self, holder: list, start: int):
@@ -314,14 +319,18 @@ class AVSource(Source):
         """Warn when the decoder ran out well before the container said it would."""
         if end is not None and end <= decoded:
             return
+        # A frame count in the header (AVI, MP4) is exact: one frame short is a frame lost
+        # (a damaged chunk; the frames after it are shifted in time). A count estimated
+        # from the duration is as precise as the timestamps (MKV: milliseconds).
         expected, slack = self.frame_count_hint, 0.0
         if not expected and self._duration and self.source_fps:
             expected = int(round(self._duration * self.source_fps))
-            slack = 2 * self._tick * self.source_fps  # e.g. MKV durations are in ms
-        if expected and decoded < expected - max(2.0, 0.01 * expected, slack):
+            slack = max(2.0, 0.01 * expected, 2 * self._tick * self.source_fps)
+        if expected and decoded < expected - slack:
             self._warn(
                 f"{self.path.name}: decoded {decoded} frames but the container announces "
-                f"{expected}; the file may be truncated (using the {decoded} frames decoded)"
+                f"{expected}; the file may be truncated or damaged, frames lost (using the {decoded} "
+                "frames decoded)"
             )
 
 
@@ -337,8 +346,11 @@ class DecoderErrors:
     damage of a frame persists until the next key frame).
     """
 
-    def __init__(self, name: str, warn, decoders=None):
+    def __init__(self, name: str, warn, decoders=None, fps: float | None = None):
         self.name, self._warn = name, warn
+        self._fps = fps  # timestamps precise to half a frame: missing frames are seen
+        self._shift: int | None = None  # frames between timestamps and the decoded index
+        self.missing: list[tuple[int, int]] = []  # (index of the frame after a gap, frames)
         self._decoders = set(decoders) if decoders else None  # log names counted (None: all)
         self.first: int | None = None
         self.last: int | None = None
@@ -350,6 +362,7 @@ class DecoderErrors:
         self._capture = None
         self._level = None
         self._seen: int | None = None
+        self._muted = False
 
     def __enter__(self):
         self._capture = av.logging.Capture(local=False)  # also the decoder's own threads
@@ -359,8 +372,13 @@ class DecoderErrors:
             av.logging.set_level(av.logging.ERROR)
         return self
 
-    def frame(self, index: int, key: bool) -> None:
-        """Note that frame ``index`` (a key frame or not) was decoded."""
+    def frame(self, index: int, key: bool, time: float | None = None) -> None:
+        """Note that frame ``index`` (a key frame or not, at ``time`` seconds) was decoded."""
+        if self._fps and time is not None:
+            shift = round(time * self._fps) - index
+            if self._shift is not None and shift > self._shift:
+                self.missing.append((index, shift - self._shift))
+            self._shift = shift if self._shift is None else max(shift, self._shift)
         errors = [m for lvl, who, m in self._logs if lvl <= av.logging.ERROR
                   and not m.startswith("at ")
                   and (self._decoders is None or who in self._decoders)]
@@ -376,11 +394,32 @@ class DecoderErrors:
             if self._keys_after == 2:
                 self._end = index - 1
 
-    def __exit__(self, *exc):
+    def mute(self) -> None:
+        """Stop routing FFmpeg's log to Python; let log calls already waiting finish.
+
+        Must run before the decoder is closed or freed: FFmpeg then joins its threads
+        while PyAV holds the GIL, and a thread logging through PyAV's Python callback
+        waits for the GIL, a deadlock. With the level back to None the callback no
+        longer takes the GIL, and a short sleep lets calls in flight through.
+        """
+        if self._muted:
+            return
+        self._muted = True
         av.logging.set_level(self._level)
+        time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self.mute()
         self._capture.__exit__(*exc)
         if self._logs and self._seen is not None:
             self.frame(self._seen, False)  # errors logged after the last frame returned
+        if self.missing:
+            gaps = ", ".join(f"{n} before frame {i}" for i, n in self.missing[:5])
+            more = ", ..." if len(self.missing) > 5 else ""
+            self._warn(f"{self.name}: {sum(n for _, n in self.missing)} frame(s) are missing "
+                       f"from the stream ({gaps}{more}; the timestamps skip them): the audio "
+                       "after each gap is shifted; repair the file or stop before the first "
+                       "gap with --end")
         if self.count:
             end = self._end if self._end is not None else self._seen
             span = f"frame {self.first}" if end == self.first else \

@@ -66,6 +66,11 @@ def check_output_path(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
             raise OutputError(
                 f"output {str(out)!r} is the input file; choose another output path"
             )
+        if src is not None and Path(src).is_dir() and same_path(out.parent, src):
+            raise OutputError(  # it would become one of the input frames (or clutter them)
+                f"output {str(out)!r} is inside the input folder {str(src)!r}; write it "
+                "elsewhere"
+            )
     if out.is_dir():
         raise OutputError(f"output {str(out)!r} is a directory; give a file name")
     parent = out.parent if str(out.parent) else Path(".")

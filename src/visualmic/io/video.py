@@ -41,10 +41,12 @@ from .._progress import ProgressCallback, report
 from ._av import LOSSY_ADVICE, AVSource, frame_index
 from ._files import ArraySource, FolderSource, load_npy
 from ._formats import open_format_source, playback_rate_hint
+from ._photron import PHOTRON_SUFFIXES
 from ._resample import Resampler
 from ._source import Source
 
-__all__ = ["open_video", "VideoReader", "parse_roi", "LOW_FPS", "playback_rate_hint"]
+__all__ = ["open_video", "VideoReader", "parse_roi", "LOW_FPS", "playback_rate_hint",
+           "input_files"]
 
 #: Frame rates below this (frames per second) trigger a low-frame-rate warning.
 LOW_FPS = 1000.0
@@ -487,6 +489,26 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
 
     return VideoReader(src, fps=fps_value, start=start_i, end=end_i, roi=roi_t,
                        downsample=float(downsample), shrink=shrink, warning_list=issued)
+
+
+def input_files(source) -> list[Path]:
+    """The files (or folder) a video source reads: the path, and its companion files.
+
+    A Photron recording is a header (``.cih``/``.cihx``) and a ``.mraw`` beside it;
+    an output must never be written over either. Other sources are one path (a
+    folder of frames counts as one: :func:`visualmic.io.atomic.check_outputs`
+    keeps outputs out of an input folder).
+
+    Examples
+    --------
+    >>> [p.name for p in input_files("cam.cih")]
+    ['cam.cih', 'cam.cihx', 'cam.mraw']
+    """
+    path = Path(source)
+    if path.suffix.lower() in PHOTRON_SUFFIXES:
+        return [path] + [path.with_suffix(s) for s in PHOTRON_SUFFIXES
+                         if s != path.suffix.lower()]
+    return [path]
 
 
 def _open_source(source, warn) -> tuple[Source, str]:
