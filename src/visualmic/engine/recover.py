@@ -284,24 +284,7 @@ def recover(
                   weighting=weighting, method=method, device=device, enhance=enhance)
     reader, caught = _open(source, fps=fps, start=start, end=end, roi=roi, downsample=downsample)
     rate = float(reader.fps)
-    if fps is None:  # a rate read from a (possibly damaged) file header
-        try:
-            in_range("fps", rate, "fps")
-        except ParameterError:
-            raise VideoError(f"the video declares {rate:g} frames per second, which cannot be "
-                             "right; give the frame rate with -s/--fps") from None
-    if highpass and highpass < rate * MIN_RELATIVE_CUTOFF:
-        raise ParameterError(
-            f"highpass={highpass:g} Hz must be at least {rate * MIN_RELATIVE_CUTOFF:.3g} Hz "
-            f"(the frame rate / {1 / MIN_RELATIVE_CUTOFF:g}); use 0 to disable the high-pass")
-    if highpass and not 0 < highpass < rate / 2:
-        hint = ""
-        if fps is None and reader.source_fps == rate and rate < LOW_FPS:
-            hint = "; " + playback_rate_hint(rate)  # the rate came from the file
-        raise ParameterError(
-            f"highpass={highpass} Hz must be between 0 and the Nyquist frequency {rate / 2:g} Hz"
-            + hint
-        )
+    _check_rates(reader, fps=fps, highpass=highpass)
     pyr = SteerablePyramid(reader.shape, scales=scales, orientations=int(orientations),
                            highpass=highpass_bands)
     chain = Chain(pyr, method=method, device=device, reference=int(reference))
@@ -386,6 +369,29 @@ def _check_params(*, orientations, chunk_size, reference, output_rate, scales, m
         raise ParameterError(
             f"enhance={enhance!r} must be None or a callable enhancer(y, rate) -> y (load one "
             "with visualmic.learn.enhance.load_enhancer)"
+        )
+
+
+def _check_rates(reader: VideoReader, *, fps, highpass) -> None:
+    """Check the frame rate (when read from the file) and the high-pass cut-off against it."""
+    rate = float(reader.fps)
+    if fps is None:  # a rate read from a (possibly damaged) file header
+        try:
+            in_range("fps", rate, "fps")
+        except ParameterError:
+            raise VideoError(f"the video declares {rate:g} frames per second, which cannot be "
+                             "right; give the frame rate with -s/--fps") from None
+    if highpass and highpass < rate * MIN_RELATIVE_CUTOFF:
+        raise ParameterError(
+            f"highpass={highpass:g} Hz must be at least {rate * MIN_RELATIVE_CUTOFF:.3g} Hz "
+            f"(the frame rate / {1 / MIN_RELATIVE_CUTOFF:g}); use 0 to disable the high-pass")
+    if highpass and not 0 < highpass < rate / 2:
+        hint = ""
+        if fps is None and reader.source_fps == rate and rate < LOW_FPS:
+            hint = "; " + playback_rate_hint(rate)  # the rate came from the file
+        raise ParameterError(
+            f"highpass={highpass} Hz must be between 0 and the Nyquist frequency {rate / 2:g} Hz"
+            + hint
         )
 
 
