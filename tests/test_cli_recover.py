@@ -57,7 +57,7 @@ def test_recover_pcm16_output_rate_and_default_name(video, tmp_path, capsys):
         (["recover", "{corrupt}", "-o", "{out}"], 1, "error"),
         (["recover", "{video}", "-o", "{out}", "--roi", "100,100,10,10"], 2, "ROI"),
         (["recover", "{video}", "-o", "{out}", "--roi", "1,2,3"], 2, "X,Y,W,H"),
-        (["recover", "{video}", "-o", "{out}", "-s", "-5"], 2, "positive"),
+        (["recover", "{video}", "-o", "{out}", "-s", "-5"], 2, "from 0.001 to 1e+07 Hz"),
         (["recover", "{video}", "-o", "{out}", "--start", "5", "--end", "6"], 1, "at least 2"),
         (["recover", "{video}", "-o", "{nodir}"], 2, "does not exist"),
         (["recover", "{video}", "-o", "{video}"], 2, "input"),

@@ -353,7 +353,7 @@ def test_cli_denoise_missing_input(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "extra, match",
-    [(["--hop", "0.03"], "hop=0.03"), (["--window", "-1"], "positive"),
+    [(["--hop", "0.03"], "hop=0.03"), (["--window", "-1"], "from 1e-05 to 3600 s"),
      (["--noise-quantile", "1.5"], "noise_quantile=1.5"), (["--floor", "x"], "'x'")],
 )
 def test_cli_denoise_bad_options(tmp_path, noisy_wav, capsys, extra, match):

@@ -127,9 +127,12 @@ def test_cli_sources_displacement_and_json(two, tmp_path, capsys):
     assert y.shape[1] == 2 and rate == 2200
     head = csv.read_text().splitlines()[0]
     assert head == "t,dx_0,dy_0,dx_1,dy_1"
-    assert main(["recover", str(two.video_path), "-o", str(out), "--displacement",
-                 str(out)]) == 2
+    assert main(["recover", str(two.video_path), "-o", str(csv.with_suffix(".npy")),
+                 "--displacement", str(csv.with_suffix(".npy"))]) == 2
     assert "same file" in capsys.readouterr().err
+    assert main(["recover", str(two.video_path), "-o", str(out), "--displacement",
+                 str(tmp_path / "d.txt")]) == 2
+    assert ".csv or .npy" in capsys.readouterr().err
     assert main(["recover", str(two.video_path), "-o", str(tmp_path / "x.wav"),
                  "--sources", "2", "--weighting", "ml"]) == 2
     assert "weighting='spatial'" in capsys.readouterr().err

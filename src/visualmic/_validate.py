@@ -14,7 +14,8 @@ import numpy as np
 from ._errors import ParameterError
 
 __all__ = ["check_audio", "check_positive", "check_rate", "check_band",
-           "finite_number", "positive_number", "check_choice", "check_scale", "displacement_units"]
+           "finite_number", "positive_number", "check_choice", "check_scale", "displacement_units",
+           "in_range", "LIMITS", "MIN_RELATIVE_CUTOFF"]
 
 
 def check_audio(y, name: str = "y") -> np.ndarray:
@@ -228,3 +229,108 @@ def displacement_units(scale=None) -> tuple[str, float]:
     """
     value = check_scale(scale)
     return ("px", 1.0) if value is None else ("mm", value)
+
+
+# --------------------------------------------------------------------------- physical ranges
+
+#: Physical bounds of the options shared by the library and the command line:
+#: ``name: (lowest, highest, unit)``. Values outside are refused with a one-line
+#: message that states the range (they would otherwise overflow or exhaust memory).
+LIMITS: dict[str, tuple[float, float, str]] = {
+    "fps": (1e-3, 1e7, "Hz"),
+    "output_rate": (1.0, 1e6, "Hz"),
+    "highpass": (0.0, 5e6, "Hz"),
+    "seconds": (0.0, 1e6, "s"),
+    "window": (1e-5, 3600.0, "s"),
+    "factor": (0.0, 1e6, ""),
+    "downsample": (1e-3, 1e3, ""),
+    "frames": (0, 1 << 40, "frames"),
+    "chunk_size": (1, 1 << 16, "frames"),
+    "reference": (1, 1 << 16, "frames"),
+    "scales": (1, 32, ""),
+    "orientations": (2, 16, ""),
+    "max_lag": (0, 1 << 20, "samples"),
+    "size": (1, 1 << 15, "pixels"),
+    "count": (0, 1 << 31, ""),
+}
+
+#: Lowest high-pass cut-off as a fraction of the sampling rate (the filter's settling
+#: length, hence its cost, grows as rate / cutoff).
+MIN_RELATIVE_CUTOFF = 1e-4
+
+
+def in_range(name: str, value, limit: str | tuple, *, integer: bool = False,
+             allow_none: bool = False, allow_zero: bool = False):
+    """Return ``value`` (float, or int when ``integer``) if it lies in a physical range.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, for the message.
+    value : object
+        The value to check (a number, or text from the command line).
+    limit : str or tuple
+        A key of :data:`LIMITS`, or ``(lowest, highest, unit)``.
+    integer : bool, optional
+        Require a whole number (returned as int).
+    allow_none : bool, optional
+        Accept (and return) None.
+    allow_zero : bool, optional
+        Accept 0 even when the range starts above it (0 = off).
+
+    Raises
+    ------
+    ParameterError
+        ``"{name}={value!r} must be ... from {lo} to {hi} {unit}"``.
+
+    Examples
+    --------
+    >>> in_range("fps", "2200", "fps")
+    2200.0
+    >>> in_range("fps", 1e308, "fps")
+    Traceback (most recent call last):
+    ...
+    visualmic._errors.ParameterError: fps=1e+308 must be a number from 0.001 to 1e+07 Hz
+    """
+    if value is None and allow_none:
+        return None
+    lo, hi, unit = LIMITS[limit] if isinstance(limit, str) else limit
+    kind = "an integer" if integer else "a number"
+    where = f"{kind} from {lo:g} to {hi:g}{' ' + unit if unit else ''}"
+    if allow_zero and lo > 0:
+        where += " (or 0 = off)"
+    v = _as_number(value, integer)
+    ok = v is not None and (lo <= v <= hi or (allow_zero and v == 0))
+    if not ok:
+        shown = value if isinstance(value, str) else f"{value!r}" if v is None else f"{v:g}"
+        raise ParameterError(f"{name}={shown} must be {where}")
+    return int(v) if integer else float(v)
+
+
+def _as_number(value, integer: bool):
+    """``value`` as an int (exact) or a finite float; None if it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text) if integer else float(text)
+        except ValueError:
+            try:
+                v = float(text)
+            except ValueError:
+                return None
+            return int(v) if integer and math.isfinite(v) and v.is_integer() else None
+    if integer:
+        if isinstance(value, (numbers.Integral, np.integer)):
+            return int(value)
+        if isinstance(value, (numbers.Real, np.floating)) and float(value).is_integer():
+            return int(value)
+        return None
+    if isinstance(value, (numbers.Real, np.integer, np.floating)):
+        try:
+            v = float(value)
+        except OverflowError:
+            return None
+        return v if math.isfinite(v) else None
+    return None

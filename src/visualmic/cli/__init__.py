@@ -54,13 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"visualmic {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in _COMMANDS:
+    for name in _COMMANDS:  # every command is part of the package: a failed import is a bug
         try:
             mod = importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith(name):
-                continue  # sub-command not built into this version
-            raise
+        except ImportError as exc:
+            raise ImportError(f"the '{name.lstrip('_')}' command cannot be loaded ({exc}); "
+                              "the installation is incomplete: reinstall visualmic") from exc
         mod.register(sub)
     return parser
 
@@ -69,6 +68,19 @@ def add_common(p: argparse.ArgumentParser) -> None:
     """Add ``--quiet`` and ``--debug`` to a sub-command parser."""
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
     p.add_argument("--debug", action="store_true", help="show a traceback on errors")
+
+
+def add_force(p: argparse.ArgumentParser) -> None:
+    """Add ``--force`` (replace read-only output files) to a sub-command that writes files."""
+    p.add_argument("--force", action="store_true",
+                   help="replace output files even when they are read-only")
+
+
+def check_outputs(args: argparse.Namespace, outputs, inputs=()) -> list:
+    """Check a command's outputs up front (valid, distinct, never an input; ``--force``)."""
+    from ..io.atomic import check_outputs as check
+
+    return check(outputs, inputs=inputs, force=bool(getattr(args, "force", False)))
 
 
 def progress_bar(args: argparse.Namespace, desc: str, unit: str = "frame"):
@@ -102,6 +114,15 @@ def progress_bar(args: argparse.Namespace, desc: str, unit: str = "frame"):
     return callback, close
 
 
+def quiet_libraries() -> None:
+    """Keep the log lines of Dask (here and in its worker processes) off stderr below ERROR."""
+    import logging
+    import os
+
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = "error"  # read by worker processes at start
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Print a warning as one line on stderr (no source line, no file name)."""
     text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
@@ -110,7 +131,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ImportError as exc:
+        if "--debug" in (sys.argv[1:] if argv is None else argv):
+            raise
+        print(f"visualmic: error: {exc}", file=sys.stderr)
+        return 1
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (already printed)
@@ -119,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     debug = getattr(args, "debug", False)
+    if getattr(args, "quiet", False):
+        quiet_libraries()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if getattr(args, "quiet", False) else "always",
                               VisualMicWarning)
@@ -155,6 +184,31 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # -- argument types shared by the sub-commands --------------------------------------------------
+# Every number on the command line is bounded: beyond these, values overflow or exhaust memory
+# (the physical ranges of named options are in visualmic._validate.LIMITS).
+MAX_INT = 1 << 40
+MAX_FLOAT = 1e12
+
+
+def ranged(limit, option: str, *, integer: bool = False, allow_zero: bool = False):
+    """Argparse type for a number within a physical range of :data:`visualmic._validate.LIMITS`.
+
+    The usage error states the range, e.g. ``--fps=1e308 must be a number from
+    0.001 to 1e+07 Hz``.
+    """
+    from .._errors import ParameterError
+    from .._validate import in_range
+
+    def parse(text: str):
+        try:
+            return in_range(option, text, limit, integer=integer, allow_zero=allow_zero)
+        except ParameterError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = option.lstrip("-").replace("-", "_")  # argparse names the type on errors
+    return parse
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
@@ -164,40 +218,56 @@ def _number(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    """Argparse type: a finite number > 0."""
+    """Argparse type: a number > 0 (and at most 1e12)."""
     value = _number(text)
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    if not 0 < value <= MAX_FLOAT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number (at most "
+                                         f"{MAX_FLOAT:g})")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    """Argparse type: a finite number >= 0."""
+    """Argparse type: a number >= 0 (and at most 1e12)."""
     value = _number(text)
-    if not (value >= 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
+    if not 0 <= value <= MAX_FLOAT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number from 0 to {MAX_FLOAT:g}")
     return value
 
 
 def positive_int(text: str) -> int:
-    """Argparse type: an integer > 0."""
+    """Argparse type: an integer > 0 (and at most 2**40)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    if not 0 < value <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer from 1 to {MAX_INT}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    """Argparse type: an integer >= 0."""
+    """Argparse type: an integer >= 0 (and at most 2**40)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 0")
+    if not 0 <= value <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer from 0 to {MAX_INT}")
+    return value
+
+
+def workers(text: str) -> int:
+    """Argparse type: a number of local worker processes, 1 to 4 per core."""
+    import os
+
+    top = 4 * (os.cpu_count() or 1)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= top:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer from 1 to {top} (4 per "
+                                         "core of this machine)")
     return value
 
 

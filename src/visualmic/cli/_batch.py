@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import add_common, non_negative_float, positive_float, positive_int, print_json
+from . import (
+    add_common,
+    add_force,
+    print_json,
+    ranged,
+    workers,
+)
 
 HELP = "recover many videos in parallel (Dask)"
 
@@ -29,37 +35,38 @@ def register(subparsers) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
     p.add_argument("-o", "--output-dir", required=True, metavar="DIR",
                    help="folder for the WAV files (created if missing)")
-    p.add_argument("-s", "--sampling-rate", "--fps", dest="fps", type=positive_float,
+    p.add_argument("-s", "--sampling-rate", "--fps", dest="fps", type=ranged("fps", "--fps"),
                    metavar="HZ", help="frame rate in Hz for every video (default: each "
                    "container's)")
     p.add_argument("--roi", metavar="X,Y,W,H", help="region of interest, the same for all")
-    p.add_argument("--downsample", type=positive_float, default=1.0, metavar="F",
+    p.add_argument("--downsample", type=ranged("downsample", "--downsample"), default=1.0, metavar="F",
                    help="shrink frames by F with anti-aliasing (default 1)")
     g = p.add_argument_group("method")
     g.add_argument("--method", choices=("phase", "fast", "auto"), default=DEFAULTS["method"],
                    help="band estimator (default phase)")
-    g.add_argument("--scales", type=positive_int, default=DEFAULTS["scales"], metavar="N",
+    g.add_argument("--scales", type=ranged("scales", "--scales", integer=True), default=DEFAULTS["scales"], metavar="N",
                    help="pyramid scales (default: as many as the frame size allows)")
-    g.add_argument("--orientations", type=positive_int, default=DEFAULTS["orientations"],
+    g.add_argument("--orientations", type=ranged("orientations", "--orientations", integer=True), default=DEFAULTS["orientations"],
                    metavar="K", help=f"orientations per scale (default {DEFAULTS['orientations']})")
     g.add_argument("--no-highpass-bands", dest="highpass_bands", action="store_false",
                    help="do not use the oriented high-pass bands")
-    g.add_argument("--highpass", type=non_negative_float, default=DEFAULTS["highpass"],
+    g.add_argument("--highpass", type=ranged("highpass", "--highpass"), default=DEFAULTS["highpass"],
                    metavar="HZ", help="zero-phase high-pass cut-off (default 20; 0 = off)")
     g.add_argument("--denoise", choices=("none", "specsub"), default=DEFAULTS["denoise"],
                    help="spectral subtraction (default none)")
-    g.add_argument("--output-rate", type=positive_float, default=None, metavar="HZ",
+    g.add_argument("--output-rate", type=ranged("output_rate", "--output-rate"), default=None, metavar="HZ",
                    help="resample the WAV files to this rate")
     g.add_argument("--pcm16", action="store_true", help="16-bit PCM WAV instead of float32")
     g = p.add_argument_group("cluster")
     g.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="scheduler address of a running Dask cluster (default: a local cluster)")
-    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
+    g.add_argument("--workers", type=workers, default=None, metavar="N",
                    help="workers of the local cluster (default: the number of cores)")
     g.add_argument("--sequential", action="store_true",
                    help="no Dask: process the videos one after the other here")
     p.add_argument("--json", action="store_true", help="print one JSON summary of all videos")
     add_common(p)
+    add_force(p)
     p.set_defaults(func=run)
 
 
@@ -70,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from .._errors import OutputError, ParameterError
     from ..engine.batch import recover_many
     from ..io.video import parse_roi
-    from . import progress_bar
+    from . import check_outputs, progress_bar
 
     if args.sequential and (args.dask or args.workers):
         raise ParameterError("--sequential runs without Dask: drop --dask/--workers")
@@ -86,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         orientations=args.orientations, highpass_bands=args.highpass_bands,
         highpass=args.highpass or None, denoise=args.denoise, output_rate=args.output_rate,
     )
+    from ..io.video import input_files
+
+    check_outputs(args, [out_dir / f"{Path(v).stem}.wav" for v in args.videos],
+                  [f for v in args.videos for f in input_files(v)])
     callback, close = progress_bar(args, "batch", unit="video")
     try:
         if args.sequential:
@@ -117,7 +128,6 @@ def _sequential(videos, out_dir, pcm16, callback, options):
     from .._api import recover
     from .._errors import ParameterError, VisualMicError
     from ..engine.batch import BatchItem
-    from ..io.atomic import check_output_path
     from ..io.audio import write_audio
 
     stems: dict = {}
@@ -127,7 +137,6 @@ def _sequential(videos, out_dir, pcm16, callback, options):
             raise ParameterError(f"videos {stems[stem]!r} and {v!r} would both write "
                                  f"{stem}.wav; rename one or process them in separate runs")
         stems[stem] = v
-        check_output_path(out_dir / f"{stem}.wav", inputs=tuple(videos))
     items = []
     for i, v in enumerate(videos):
         out = out_dir / f"{Path(v).stem}.wav"

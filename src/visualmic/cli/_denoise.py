@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_common, non_negative_float, positive_float
+from . import add_common, add_force, check_outputs, non_negative_float, positive_float, ranged
 
 HELP = "remove stationary noise from a WAV file (spectral subtraction)"
 
@@ -22,9 +22,9 @@ def register(subparsers) -> None:
     p.add_argument("input", metavar="IN.wav", help="audio to denoise")
     p.add_argument("-o", "--output", required=True, metavar="OUT.wav",
                    help="denoised audio (WAV, float32 unless --pcm16)")
-    p.add_argument("--window", type=positive_float, default=0.032, metavar="S",
+    p.add_argument("--window", type=ranged("window", "--window"), default=0.032, metavar="S",
                    help="STFT window in seconds (default 0.032)")
-    p.add_argument("--hop", type=positive_float, default=None, metavar="S",
+    p.add_argument("--hop", type=ranged("window", "--hop"), default=None, metavar="S",
                    help="STFT hop in seconds, at most half the window (default window/4)")
     p.add_argument("--oversubtraction", type=non_negative_float, default=1.0, metavar="A",
                    help="multiple of the noise power subtracted (default 1; 0 = no change)")
@@ -33,10 +33,11 @@ def register(subparsers) -> None:
     p.add_argument("--noise-quantile", type=positive_float, default=0.5, metavar="Q",
                    help="quantile over time of each frequency's power taken as noise, "
                         "in (0, 1) (default 0.5, the median)")
-    p.add_argument("--output-rate", type=positive_float, default=None, metavar="HZ",
+    p.add_argument("--output-rate", type=ranged("output_rate", "--output-rate"), default=None, metavar="HZ",
                    help="resample the output to this rate in Hz (e.g. 44100)")
     p.add_argument("--pcm16", action="store_true", help="write 16-bit PCM instead of float32")
     add_common(p)
+    add_force(p)
     p.set_defaults(func=run)
 
 
@@ -48,11 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     from .._errors import VisualMicWarning
     from ..core.post import normalize, resample, spectral_subtraction
-    from ..io.atomic import check_output_path
     from ..io.audio import read_audio, write_audio
 
     inputs = (args.input,)
-    check_output_path(args.output, inputs=inputs)  # fail before any work
+    check_outputs(args, (args.output,), inputs)  # fail before any work
     y, rate = read_audio(args.input)
     out = spectral_subtraction(
         y, rate, window=args.window, hop=args.hop, oversubtraction=args.oversubtraction,

@@ -7,7 +7,16 @@ import os
 import sys
 from pathlib import Path
 
-from . import add_common, non_negative_int, positive_float, positive_int, print_json, progress_bar
+from . import (
+    add_common,
+    add_force,
+    check_outputs,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    print_json,
+    progress_bar,
+)
 
 HELP = "train the neural enhancer used by 'recover --enhance'"
 
@@ -87,15 +96,15 @@ def register(subparsers) -> None:
                    help="frame rate of the synthetic videos (default 2200)")
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     add_common(p)
+    add_force(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the data (cached), train, write the checkpoint."""
-    from ..io.atomic import check_output_path
     from ..learn.enhance_train import EnhancerTrainConfig, train_enhancer
 
-    out = check_output_path(args.output)
+    (out,) = check_outputs(args, (args.output,))
     cache = Path(args.cache) if args.cache else _default_cache()
     cfg = EnhancerTrainConfig(
         steps=args.steps or EnhancerTrainConfig.steps, batch_size=args.batch_size,

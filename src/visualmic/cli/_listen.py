@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import add_common, non_negative_float, non_negative_int, positive_float, positive_int
+from . import (
+    add_common,
+    add_force,
+    check_outputs,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    ranged,
+)
 
 HELP = "recover sound live from frames on stdin or a camera"
 
@@ -43,7 +51,7 @@ def register(subparsers) -> None:
     src.add_argument("--input-option", action="append", default=[], metavar="KEY=VALUE",
                      help="FFmpeg option for --input (repeatable), e.g. framerate=2000")
     src.add_argument("--roi", metavar="X,Y,W,H", help="region of interest of --input frames")
-    src.add_argument("-s", "--fps", "--sampling-rate", dest="fps", type=positive_float,
+    src.add_argument("-s", "--fps", "--sampling-rate", dest="fps", type=ranged("fps", "--fps"),
                      metavar="HZ", help="frame rate in Hz (required with --raw)")
     src.add_argument("--max-frames", type=positive_int, metavar="N",
                      help="stop after N frames (default: at the end of the input)")
@@ -56,17 +64,17 @@ def register(subparsers) -> None:
                    help="band estimator (default fast; phase is usually slower than real time)")
     g.add_argument("--device", metavar="DEV", help="run the estimator with PyTorch on DEV "
                    "(cuda, cuda:1, cpu); default: NumPy")
-    g.add_argument("--scales", type=positive_int, metavar="N",
+    g.add_argument("--scales", type=ranged("scales", "--scales", integer=True), metavar="N",
                    help="pyramid scales (default: as many as the frame size allows)")
-    g.add_argument("--orientations", type=positive_int, default=4, metavar="K",
+    g.add_argument("--orientations", type=ranged("orientations", "--orientations", integer=True), default=4, metavar="K",
                    help="orientations per scale (default 4)")
     g.add_argument("--no-highpass-bands", dest="highpass_bands", action="store_false",
                    help="do not use the oriented high-pass bands")
-    g.add_argument("--reference", type=positive_int, default=1, metavar="K",
+    g.add_argument("--reference", type=ranged("reference", "--reference", integer=True), default=1, metavar="K",
                    help="reference frame = mean of the first K frames (default 1)")
     g.add_argument("--rereference", type=non_negative_float, default=10.0, metavar="S",
                    help="renew the reference every S seconds (default 10; 0 = never)")
-    g.add_argument("--highpass", type=non_negative_float, default=20.0, metavar="HZ",
+    g.add_argument("--highpass", type=ranged("highpass", "--highpass"), default=20.0, metavar="HZ",
                    help="high-pass cut-off (default 20; 0 = off)")
     g.add_argument("--warmup", type=positive_float, default=0.25, metavar="S",
                    help="seconds used for the first band weights (default 0.25)")
@@ -74,11 +82,12 @@ def register(subparsers) -> None:
                    help="re-estimate the band weights every S seconds (default 2; 0 = never)")
     g.add_argument("--window", type=positive_float, default=2.0, metavar="S",
                    help="seconds of recent signal the re-estimation uses (default 2)")
-    g.add_argument("--max-lag", type=non_negative_int, default=10, metavar="N",
+    g.add_argument("--max-lag", type=ranged("max_lag", "--max-lag", integer=True), default=10, metavar="N",
                    help="bound on band alignment shifts in samples (default 10)")
     g.add_argument("--block-ms", type=positive_float, default=50.0, metavar="MS",
                    help="frames are processed in blocks of this duration (default 50 ms)")
     add_common(p)
+    add_force(p)
     p.set_defaults(func=run)
 
 
@@ -92,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.raw is None) == (args.input is None):
         raise ParameterError("give exactly one input: --raw WxH (frames on stdin) or "
                              "--input URL (a capture device or video)")
+    if args.output != "-":
+        check_outputs(args, (args.output,), (args.input,) if args.input else ())
     if args.output == "-" and sys.stdout.isatty():
         raise ParameterError("refusing to write raw audio to a terminal; pipe it (-o - | aplay "
                              "...) or give a WAV path")

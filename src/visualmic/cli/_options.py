@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import non_negative_float, non_negative_int, positive_float, positive_int
+from . import non_negative_float, non_negative_int, positive_float, positive_int, ranged
 
 __all__ = ["add_source_options", "default_output", "scale_type", "add_scale_option"]
 
 
 def add_source_options(p: argparse.ArgumentParser) -> None:
     """Options selecting which pixels and frames are read (shared with other commands)."""
-    p.add_argument("-s", "--sampling-rate", "--fps", dest="fps", type=positive_float,
+    p.add_argument("-s", "--sampling-rate", "--fps", dest="fps", type=ranged("fps", "--fps"),
                    metavar="HZ", help="frame rate in Hz; overrides the container's "
                    "(required for frame folders and .npy arrays)")
     from ._timerange import GivenStore, add_time_options
@@ -24,7 +24,8 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     add_time_options(p, positive_float=positive_float, non_negative_float=non_negative_float)
     p.add_argument("--roi", metavar="X,Y,W,H", help="region of interest in pixels "
                    "(x = column, y = row of the top-left corner, width, height)")
-    p.add_argument("--downsample", type=positive_float, default=1.0, metavar="F",
+    p.add_argument("--downsample", type=ranged("downsample", "--downsample"), default=1.0,
+                   metavar="F",
                    help="shrink frames by F with anti-aliasing (2 or 0.5 halve each side; "
                    "default 1 = none)")
 

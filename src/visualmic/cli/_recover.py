@@ -8,12 +8,15 @@ from pathlib import Path
 
 from . import (
     add_common,
+    add_force,
+    check_outputs,
     non_negative_float,
-    non_negative_int,
     positive_float,
     positive_int,
     print_json,
     progress_bar,
+    ranged,
+    workers,
 )
 from ._options import add_scale_option, add_source_options, default_output
 
@@ -54,14 +57,26 @@ def register(subparsers) -> None:
                    help="output audio: .wav, .flac or .ogg, by the extension (default: "
                    "<VIDEO stem>.recovered.wav beside the video)")
     add_source_options(p)
+    _add_method_options(p, DEFAULTS)
+    _add_output_options(p, DEFAULTS)
+    from ._rolling import add_options as add_rolling_options
+
+    add_rolling_options(p)
+    add_common(p)
+    add_force(p)
+    p.set_defaults(func=run)
+
+
+def _add_method_options(p: argparse.ArgumentParser, DEFAULTS: dict) -> None:
+    """How the motion is measured and combined, and where it is computed."""
     g = p.add_argument_group("method")
-    g.add_argument("--scales", type=positive_int, default=DEFAULTS["scales"], metavar="N",
+    g.add_argument("--scales", type=ranged("scales", "--scales", integer=True), default=DEFAULTS["scales"], metavar="N",
                    help="pyramid scales (default: as many as the frame size allows)")
-    g.add_argument("--orientations", type=positive_int, default=DEFAULTS["orientations"],
+    g.add_argument("--orientations", type=ranged("orientations", "--orientations", integer=True), default=DEFAULTS["orientations"],
                    metavar="K", help=f"orientations per scale (default {DEFAULTS['orientations']})")
     g.add_argument("--no-highpass-bands", dest="highpass_bands", action="store_false",
                    help="do not use the oriented high-pass bands (classical pyramid only)")
-    g.add_argument("--reference", type=positive_int, default=DEFAULTS["reference"], metavar="K",
+    g.add_argument("--reference", type=ranged("reference", "--reference", integer=True), default=DEFAULTS["reference"], metavar="K",
                    help="reference frame = mean of the first K frames (default 1)")
     g.add_argument("--weighting", choices=("spatial", "ml", "uniform"),
                    default=DEFAULTS["weighting"],
@@ -74,9 +89,9 @@ def register(subparsers) -> None:
     g.add_argument("--sources", type=_sources, default=None, metavar="N|auto",
                    help="separate N sources (cells whose motion agrees, clustered): an "
                    "N-channel WAV ordered by energy; auto chooses N")
-    g.add_argument("--max-lag", type=non_negative_int, default=DEFAULTS["max_lag"], metavar="N",
+    g.add_argument("--max-lag", type=ranged("max_lag", "--max-lag", integer=True), default=DEFAULTS["max_lag"], metavar="N",
                    help=f"bound on the band alignment shift in samples (default {DEFAULTS['max_lag']})")
-    g.add_argument("--chunk-size", type=positive_int, default=DEFAULTS["chunk_size"],
+    g.add_argument("--chunk-size", type=ranged("chunk_size", "--chunk-size", integer=True), default=DEFAULTS["chunk_size"],
                    metavar="N", help="frames per batch (memory vs speed; default 128)")
     g = p.add_argument_group("speed and scale")
     g.add_argument("--method", choices=("phase", "fast", "auto"), default=DEFAULTS["method"],
@@ -89,10 +104,14 @@ def register(subparsers) -> None:
                    help="process frame ranges in parallel with Dask: a local cluster, or the "
                    "scheduler at ADDRESS (tcp://HOST:8786); put it after VIDEO or write "
                    "--dask=ADDRESS")
-    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
+    g.add_argument("--workers", type=workers, default=None, metavar="N",
                    help="workers of the local Dask cluster (implies --dask; default: cores)")
+
+
+def _add_output_options(p: argparse.ArgumentParser, DEFAULTS: dict) -> None:
+    """Post-processing and the files written."""
     g = p.add_argument_group("post-processing and output")
-    g.add_argument("--highpass", type=non_negative_float, default=DEFAULTS["highpass"],
+    g.add_argument("--highpass", type=ranged("highpass", "--highpass"), default=DEFAULTS["highpass"],
                    metavar="HZ", help="zero-phase high-pass cut-off (default 20; 0 = off)")
     g.add_argument("--denoise", choices=("none", "specsub"), default=DEFAULTS["denoise"],
                    help="spectral subtraction (default none)")
@@ -100,15 +119,15 @@ def register(subparsers) -> None:
                    help="hybrid enhancement: a neural network trained on synthetic videos removes "
                    "noise using the structure of sound (the shipped model, or a checkpoint from "
                    "'visualmic train-enhancer'); put it after VIDEO or write --enhance=MODEL.pt")
-    g.add_argument("--specsub-window", type=positive_float, default=0.032, metavar="S",
+    g.add_argument("--specsub-window", type=ranged("window", "--specsub-window"), default=0.032, metavar="S",
                    help="spectral subtraction window in seconds (default 0.032)")
-    g.add_argument("--specsub-hop", type=positive_float, default=None, metavar="S",
+    g.add_argument("--specsub-hop", type=ranged("window", "--specsub-hop"), default=None, metavar="S",
                    help="spectral subtraction hop in seconds (default window/4)")
     g.add_argument("--specsub-oversubtraction", type=non_negative_float, default=1.0,
                    metavar="A", help="noise power multiple subtracted (default 1)")
     g.add_argument("--specsub-floor", type=non_negative_float, default=0.01, metavar="B",
                    help="spectral floor, fraction of the noise power (default 0.01)")
-    g.add_argument("--output-rate", type=positive_float, default=None, metavar="HZ",
+    g.add_argument("--output-rate", type=ranged("output_rate", "--output-rate"), default=None, metavar="HZ",
                    help="resample the WAV to this rate (e.g. 44100; many players refuse 2200 Hz)")
     g.add_argument("--pcm16", action="store_true", help="16-bit PCM WAV instead of float32")
     g.add_argument("--spectrogram", metavar="OUT.png", help="also write a spectrogram image: "
@@ -125,11 +144,6 @@ def register(subparsers) -> None:
     g.add_argument("--json", action="store_true",
                    help="print a machine-readable summary (frames, fps, bands, weights, cells, "
                    "sources, timings)")
-    from ._rolling import add_options as add_rolling_options
-
-    add_rolling_options(p)
-    add_common(p)
-    p.set_defaults(func=run)
 
 
 def _sources(text: str):
@@ -147,9 +161,10 @@ def run(args: argparse.Namespace) -> int:
     if rolling_requested(args):
         return run_rolling(args)
     from ..io.audio import read_audio
+    from ..io.video import input_files
 
     out = Path(args.output) if args.output else default_output(args.video)
-    inputs = tuple(x for x in (args.video, args.truth) if x)
+    inputs = (*input_files(args.video), *([args.truth] if args.truth else []))
     _check_outputs(args, out, inputs)
     truth = read_audio(args.truth) if args.truth else None  # fail early on a bad truth file
     rec = _recover(args)
@@ -163,26 +178,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_outputs(args: argparse.Namespace, out: Path, inputs: tuple) -> None:
-    """Every output can be written, none is an input, no two are the same file."""
+    """Every output can be written, none is an input, no two are the same file (--force)."""
     from .._errors import ParameterError
-    from ..io.atomic import check_output_path
 
-    check_output_path(out, inputs=inputs)
-    named = [("-o", out)] + [(flag, getattr(args, dest)) for flag, dest in (
-        ("--spectrogram", "spectrogram"), ("--report", "report"),
-        ("--displacement", "displacement")) if getattr(args, dest)]
-    seen: dict = {}
-    for flag, path in named:
-        key = Path(path).resolve()
-        if key in seen:
-            raise ParameterError(f"{flag} and {seen[key]} name the same file {str(path)!r}; "
-                                 "give each output its own path")
-        seen[key] = flag
+    if args.displacement and Path(args.displacement).suffix.lower() not in (".csv", ".npy"):
+        raise ParameterError(f"--displacement {args.displacement!r} must end in .csv or .npy")
+    check_outputs(args, (out, args.spectrogram, args.report, args.displacement), inputs)
     check_figure_outputs(args, inputs + (str(out),))
-    if args.displacement:
-        if Path(args.displacement).suffix.lower() not in (".csv", ".npy"):
-            raise ParameterError(f"--displacement {args.displacement!r} must end in .csv or .npy")
-        check_output_path(args.displacement, inputs=inputs + (str(out),))
 
 
 def _recover(args: argparse.Namespace):

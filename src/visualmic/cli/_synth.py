@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from . import add_common, progress_bar
+from . import add_common, add_force, check_outputs, progress_bar, ranged
 
 HELP = "render a synthetic video of a surface moved by sound (with ground truth)"
 
@@ -28,9 +28,10 @@ def _size(text: str) -> tuple[int, int]:
         nums = []
     if len(nums) == 1:
         nums = nums * 2
-    if len(nums) != 2 or min(nums) < 16:
+    if len(nums) != 2 or min(nums) < 16 or max(nums) > 8192:
         raise argparse.ArgumentTypeError(
-            f"--size {text!r} must be N or WxH in pixels, each >= 16 (e.g. 128 or 160x120)"
+            f"--size {text!r} must be N or WxH in pixels, each from 16 to 8192 (e.g. 128 or "
+            "160x120)"
         )
     w, h = nums
     return h, w
@@ -54,11 +55,15 @@ def _duration(text: str) -> float | None:
     if text.lower() in ("all", "file"):
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
+        value = math.nan
+    if not 0 < value <= 3600:
         raise argparse.ArgumentTypeError(
-            f"--duration {text!r} must be seconds (or 'all' for the whole WAV file)"
-        ) from None
+            f"--duration {text!r} must be seconds, more than 0 and at most 3600 (or 'all' for "
+            "the whole WAV file)"
+        )
+    return value
 
 
 def register(subparsers) -> None:
@@ -72,7 +77,7 @@ def register(subparsers) -> None:
     p.add_argument("--audio", default="melody", metavar="KIND|WAV",
                    help=f"sound: one of {', '.join(AUDIO_KINDS)}, or an audio file "
                         "(default melody)")
-    p.add_argument("--fps", type=float, default=2200.0,
+    p.add_argument("--fps", type=ranged("fps", "--fps"), default=2200.0,
                    help="frame rate in Hz (default 2200: audio up to 1.1 kHz)")
     p.add_argument("--duration", type=_duration, default=2.0, metavar="SECONDS",
                    help="length in seconds (default 2; 'all' = the whole WAV file)")
@@ -106,13 +111,18 @@ def register(subparsers) -> None:
 
     add_scene_arguments(p)  # --scene FILE.json, --window X,Y,W,H ... (sim/scene.py)
     add_common(p)
+    add_force(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Render the video and print a one-line summary."""
-    from ..sim.synthesize import synthesize
+    from ..sim.sounds import is_audio_path
+    from ..sim.synthesize import sidecar_paths, synthesize
     from ._synth_scene import run_scene, wants_scene
+
+    audio_in = (args.audio,) if is_audio_path(args.audio) else ()
+    check_outputs(args, (args.output, *sidecar_paths(args.output)), audio_in)
 
     if wants_scene(args):
         return run_scene(args)

@@ -9,12 +9,14 @@ from pathlib import Path
 
 from . import (
     add_common,
+    check_outputs,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
     print_json,
     progress_bar,
+    ranged,
 )
 
 TRAIN_DESCRIPTION = """\
@@ -175,7 +177,7 @@ def _register_generate(subparsers) -> None:
     g.add_argument("-o", "--output", metavar="OUT.wav",
                    help="output WAV (default <VIDEO stem>.generated.wav)")
     g.add_argument("--model-path", required=True, metavar="PATH", help="checkpoint")
-    g.add_argument("-s", "--sampling-rate", "--fps", dest="fps", type=positive_float,
+    g.add_argument("-s", "--sampling-rate", "--fps", dest="fps", type=ranged("fps", "--fps"),
                    metavar="HZ", help="frame rate in Hz (overrides the container's)")
     g.add_argument("--start", type=non_negative_int, default=0, metavar="N", help="first frame")
     g.add_argument("--end", type=positive_int, default=None, metavar="N",
@@ -185,11 +187,11 @@ def _register_generate(subparsers) -> None:
                    help="tiles per frame, those with the most texture (default auto: up to 8)")
     g.add_argument("--combine", choices=("ml", "mean"), default="ml",
                    help="tile combination: noise-based weights (default) or the mean")
-    g.add_argument("--highpass", type=non_negative_float, default=20.0, metavar="HZ",
+    g.add_argument("--highpass", type=ranged("highpass", "--highpass"), default=20.0, metavar="HZ",
                    help="zero-phase high-pass cut-off (default 20; 0 = off)")
     g.add_argument("--no-normalize", dest="normalize", action="store_false",
                    help="keep the model's scale (default: peak 1)")
-    g.add_argument("--output-rate", type=positive_float, default=None, metavar="HZ",
+    g.add_argument("--output-rate", type=ranged("output_rate", "--output-rate"), default=None, metavar="HZ",
                    help="resample the output WAV (e.g. 44100)")
     g.add_argument("--pcm16", action="store_true", help="16-bit PCM WAV instead of float32")
     g.add_argument("--spectrogram", metavar="PNG", help="also write a spectrogram image")
@@ -305,17 +307,16 @@ def default_output(video: str) -> Path:
 def run_generate(args: argparse.Namespace) -> int:
     """Generate audio from a video and write it."""
     _learn_import()
-    from ..io.atomic import check_output_path
     from ..io.audio import read_audio, write_audio
     from ..io.video import parse_roi
     from ..learn.generate import generate
 
     _set_threads(args.threads)
     out = Path(args.output) if args.output else default_output(args.video)
-    inputs = tuple(x for x in (args.video, args.truth, args.model_path) if x)
-    check_output_path(out, inputs=inputs)
-    if args.spectrogram:
-        check_output_path(args.spectrogram, inputs=inputs + (str(out),))
+    from ..io.video import input_files
+
+    inputs = (*input_files(args.video), *(x for x in (args.truth, args.model_path) if x))
+    check_outputs(args, (out, args.spectrogram), inputs)
     if args.truth:
         truth, truth_rate = read_audio(args.truth)
     roi = parse_roi(args.roi) if args.roi else None

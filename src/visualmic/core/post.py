@@ -36,7 +36,7 @@ import numpy as np
 from scipy import signal
 
 from .._errors import ParameterError
-from .._validate import check_audio, check_band, check_positive, check_rate
+from .._validate import MIN_RELATIVE_CUTOFF, check_audio, check_band, check_positive, check_rate
 
 __all__ = ["highpass", "bandpass", "normalize", "spectral_subtraction", "resample"]
 
@@ -192,6 +192,12 @@ def highpass(y, rate: float, *, cutoff: float = 20.0, order: int = 4) -> np.ndar
         raise ParameterError(
             f"cutoff={cutoff:g} Hz must be below the Nyquist frequency {rate / 2:g} Hz "
             f"of rate={rate:g} Hz"
+        )
+    if cutoff < rate * MIN_RELATIVE_CUTOFF:  # the settling length grows as rate / cutoff
+        raise ParameterError(
+            f"cutoff={cutoff:g} Hz must be at least {rate * MIN_RELATIVE_CUTOFF:.3g} Hz "
+            f"(rate/{1 / MIN_RELATIVE_CUTOFF:g} at rate={rate:g} Hz); disable the high-pass "
+            "(0) instead of a lower cut-off"
         )
     sos = signal.butter(order, cutoff, btype="highpass", fs=rate, output="sos")
     settle = _settling_length(sos, int(math.ceil(20 * order * rate / cutoff)))
@@ -458,6 +464,11 @@ def resample(y, rate: float, out_rate: float, *, padtype: str = "line") -> np.nd
     out_rate = check_rate(out_rate, "out_rate")
     dtype = _out_dtype(arr)
     up, down = _ratio(rate, out_rate)
+    if up < 1 or arr.size * up < 2 * down:
+        raise ParameterError(
+            f"resampling {arr.size} samples from {rate:g} Hz to out_rate={out_rate:g} Hz leaves "
+            "fewer than 2 samples; choose a higher output rate"
+        )
     if up == down:
         return arr.astype(dtype, copy=True)
     out = signal.resample_poly(arr.astype(np.float64), up, down, padtype=padtype)

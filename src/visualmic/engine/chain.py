@@ -23,12 +23,13 @@ The chain's contract:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._errors import ParameterError
+from .._errors import ParameterError, VisualMicWarning
 from .._validate import check_choice
 from ..core.linear import MAX_PHASE, AutoMotion, FastMotion
 from ..core.motion import PhaseMotion
@@ -36,7 +37,7 @@ from ..core.pyramid import SteerablePyramid
 from .threads import single_blas_thread
 
 __all__ = ["METHODS", "Chain", "ChainSignals", "build_estimator", "reference_frame",
-           "check_method"]
+           "check_method", "frame_outliers"]
 
 #: Band motion estimators: local phase differences, the linear estimator, or the linear
 #: estimator with the phase method where the motion is large.
@@ -129,8 +130,22 @@ def build_estimator(pyramid: SteerablePyramid, reference: np.ndarray, *,
     return est
 
 
+#: Early frames the reference frames are compared with (their median), to detect a
+#: damaged reference (a corrupt or concealed frame, zeroed blocks).
+REFERENCE_WINDOW = 32
+#: A reference frame is an outlier when its mean absolute difference to that median
+#: exceeds this multiple of the typical frame's (and the spread of the others).
+OUTLIER_FACTOR = 3.0
+
+
 def reference_frame(frames: np.ndarray, k: int) -> np.ndarray:
     """The reference frame: the mean of the first ``k`` frames, in float64.
+
+    The first frames are checked against their neighbours (:func:`frame_outliers`);
+    if one of the ``k`` frames is an outlier (a damaged frame: everything would be
+    measured against it), the reference is instead the median of up to 16 good early
+    frames, and a :class:`~visualmic.VisualMicWarning` says which frames were skipped.
+    On clean videos the result is exactly the mean of the first ``k`` frames.
 
     Parameters
     ----------
@@ -143,7 +158,49 @@ def reference_frame(frames: np.ndarray, k: int) -> np.ndarray:
     -------
     np.ndarray [shape=(H, W), dtype=float64]
     """
-    return np.asarray(frames[:k]).astype(np.float64).mean(axis=0)
+    bad = frame_outliers(frames)
+    if not bad.size or bad.min() >= k:
+        return np.asarray(frames[:k]).astype(np.float64).mean(axis=0)
+    window = np.asarray(frames[:max(REFERENCE_WINDOW, k)])
+    good = np.setdiff1d(np.arange(len(window)), bad)[:16]
+    ref = np.median(window[good].astype(np.float64), axis=0)
+    shown = ", ".join(str(i) for i in bad[:12]) + (", ..." if bad.size > 12 else "")
+    warnings.warn(f"frame(s) {shown} of the range differ strongly from their neighbours "
+                  f"(damaged?); the reference frame is the median of frames {good[0]}-{good[-1]} "
+                  "instead", VisualMicWarning, stacklevel=2)
+    return ref
+
+
+def frame_outliers(frames: np.ndarray, window: int = REFERENCE_WINDOW) -> np.ndarray:
+    """Indices of early frames that differ strongly from the median of the first ``window``.
+
+    Each frame's mean absolute difference to the per-pixel median of the first
+    ``window`` frames (on at most about 16384 pixels) is compared with the median of
+    those differences: more than :data:`OUTLIER_FACTOR` times it, and more than 8
+    robust deviations above it, is an outlier. Needs at least 5 frames (fewer: none).
+
+    Examples
+    --------
+    >>> f = np.random.default_rng(0).normal(128, 20, (1, 32, 32)).repeat(20, axis=0)
+    >>> f = f + np.random.default_rng(1).normal(0, 1, f.shape)
+    >>> f[0, :16] = 0  # a zeroed block over frame 0
+    >>> frame_outliers(f)
+    array([0])
+    """
+    arr = np.asarray(frames[:window])
+    if arr.ndim != 3 or len(arr) < 5:
+        return np.empty(0, dtype=int)
+    step = max(1, int(np.sqrt(arr.shape[1] * arr.shape[2] / 16384)))
+    sub = arr[:, ::step, ::step].astype(np.float64)
+    med = np.median(sub, axis=0)
+    d = np.abs(sub - med).mean(axis=(1, 2))
+    if not np.all(np.isfinite(d)):
+        return np.flatnonzero(~np.isfinite(d))
+    typical = float(np.median(d))
+    spread = 1.4826 * float(np.median(np.abs(d - typical)))
+    floor = 1e-3 * float(np.abs(med - med.mean()).mean()) + 1e-9 * float(np.abs(med).max())
+    limit = max(OUTLIER_FACTOR * typical, typical + 8 * spread, floor)
+    return np.flatnonzero(d > limit)
 
 
 @dataclass

@@ -28,6 +28,7 @@ on each machine (every worker must see the videos at the same paths), then
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import warnings
@@ -93,8 +94,11 @@ def dask_client(client=None, *, workers: int | None = None,
         raise ParameterError(f"workers={workers!r} must be a positive integer")
     if client is None or client is True:
         n = int(workers) if workers else (os.cpu_count() or 1)
+        # Dask's own log lines: as the caller configured the "distributed" logger (the
+        # command line raises it to ERROR under --quiet), never below WARNING.
+        silence = max(logging.WARNING, logging.getLogger("distributed").getEffectiveLevel())
         with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=processes,
-                                      dashboard_address=None) as cluster, \
+                                      dashboard_address=None, silence_logs=silence) as cluster, \
                 distributed.Client(cluster) as c:
             yield c
         return

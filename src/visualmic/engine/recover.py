@@ -12,19 +12,20 @@ callable; the engine never imports :mod:`visualmic.learn`.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .._errors import ParameterError, VideoError
+from .._errors import ParameterError, VideoError, VisualMicWarning
 from .._progress import ProgressCallback
-from .._validate import check_choice, positive_number
+from .._validate import MIN_RELATIVE_CUTOFF, check_choice, in_range, positive_number
 from ..core import post
 from ..core.cells import default_cell
 from ..core.combine import combine_long
 from ..core.pyramid import Band, SteerablePyramid
-from ..io.video import LOW_FPS, playback_rate_hint
+from ..io.video import LOW_FPS, VideoReader, playback_rate_hint
 from ._common import open_reader, run_chain
 from ._spatial import cell_summary, combine_spatial, motion_px, source_band_signals, split_sources
 from .chain import Chain, check_method
@@ -328,14 +329,7 @@ def recover(
     reader, caught = open_reader(source, fps=fps, start=start, end=end, roi=roi,
                                  downsample=downsample)
     rate = float(reader.fps)
-    if highpass and not 0 < highpass < rate / 2:
-        hint = ""
-        if fps is None and reader.source_fps == rate and rate < LOW_FPS:
-            hint = "; " + playback_rate_hint(rate)  # the rate came from the file
-        raise ParameterError(
-            f"highpass={highpass} Hz must be between 0 and the Nyquist frequency {rate / 2:g} Hz"
-            + hint
-        )
+    _check_rates(reader, fps=fps, highpass=highpass)
     pyr = SteerablePyramid(reader.shape, scales=scales, orientations=int(orientations),
                            highpass=highpass_bands)
     spatial = weighting == "spatial"
@@ -366,6 +360,9 @@ def recover(
             # Bounded time and memory for long videos: the combination is estimated on at
             # most 16384 samples (all of them for shorter videos: combine_bands).
             comb = combine_long(signals, max_lag=int(max_lag), weighting=weighting)
+    for msg in _implausible(comb.signal, rate, start):
+        warnings.warn(msg, VisualMicWarning, stacklevel=2)
+        caught.append(msg)
     t2 = time.perf_counter()
     post_opts = dict(highpass=highpass, enhance=enhance, denoise=denoise,
                      denoise_options=denoise_options, output_rate=output_rate)
@@ -457,12 +454,13 @@ def _check_params(*, orientations, chunk_size, reference, output_rate, scales, m
                   weighting, method, device, enhance, cell=None, sources=None) -> None:
     """Validate :func:`recover`'s parameters before any work (one-line ParameterErrors)."""
     positive_number("orientations", orientations, integer=True)
-    positive_number("chunk_size", chunk_size, integer=True)
-    positive_number("reference", reference, integer=True)
-    positive_number("output_rate", output_rate, allow_none=True)
-    positive_number("scales", scales, integer=True, allow_none=True)
+    in_range("chunk_size", chunk_size, "chunk_size", integer=True)
+    in_range("reference", reference, "reference", integer=True)
+    in_range("output_rate", output_rate, "output_rate", allow_none=True)
+    in_range("scales", scales, "scales", integer=True, allow_none=True)
     if isinstance(max_lag, bool) or not isinstance(max_lag, (int, np.integer)) or max_lag < 0:
         raise ParameterError(f"max_lag={max_lag!r} must be a non-negative integer")
+    in_range("max_lag", max_lag, "max_lag", integer=True)
     check_choice("denoise", denoise, ("none", "specsub"))
     check_choice("weighting", weighting, ("spatial", "ml", "uniform"))
     if cell is not None:
@@ -481,6 +479,83 @@ def _check_params(*, orientations, chunk_size, reference, output_rate, scales, m
             f"enhance={enhance!r} must be None or a callable enhancer(y, rate) -> y (load one "
             "with visualmic.learn.enhance.load_enhancer)"
         )
+
+
+def _check_rates(reader: VideoReader, *, fps, highpass) -> None:
+    """Check the frame rate (when read from the file) and the high-pass cut-off against it."""
+    rate = float(reader.fps)
+    if fps is None:  # a rate read from a (possibly damaged) file header
+        try:
+            in_range("fps", rate, "fps")
+        except ParameterError:
+            raise VideoError(f"the video declares {rate:g} frames per second, which cannot be "
+                             "right; give the frame rate with -s/--fps") from None
+    if highpass and highpass < rate * MIN_RELATIVE_CUTOFF:
+        raise ParameterError(
+            f"highpass={highpass:g} Hz must be at least {rate * MIN_RELATIVE_CUTOFF:.3g} Hz "
+            f"(the frame rate / {1 / MIN_RELATIVE_CUTOFF:g}); use 0 to disable the high-pass")
+    if highpass and not 0 < highpass < rate / 2:
+        hint = ""
+        if fps is None and reader.source_fps == rate and rate < LOW_FPS:
+            hint = "; " + playback_rate_hint(rate)  # the rate came from the file
+        raise ParameterError(
+            f"highpass={highpass} Hz must be between 0 and the Nyquist frequency {rate / 2:g} Hz"
+            + hint
+        )
+
+
+def _implausible(y: np.ndarray, rate: float, start: int) -> list[str]:
+    """Warnings about a recovered signal that cannot be sound, or too short to be useful.
+
+    Sound spreads its energy over time; more than half of it in a span of at most
+    1/64 of the signal (at least 8 frames) is a burst or a step: damaged frames, a
+    cut, or a camera knock (the frames are named so that they can be checked).
+    """
+    n = int(y.size)
+    msgs = []
+    if n < 0.1 * rate:
+        msgs.append(f"only {n} frames ({n / rate:.3g} s at {rate:g} fps) were processed; "
+                    "at least 0.1 s of frames is needed for useful audio")
+    span = max(8, n // 64)
+    if n < 8 * span:
+        return msgs
+    e = np.square(y - np.median(y))
+    total = float(e.sum())
+    if not np.isfinite(total) or total <= 0:
+        return msgs
+    c = np.concatenate(([0.0], np.cumsum(e)))
+    win = c[span:] - c[:-span]
+    i = int(np.argmax(win))
+    step = _step_share(y)
+    if step is not None:
+        k, share = step
+        msgs.append(f"the recovered signal is {100 * share:.0f}% a step at frame {start + k} "
+                    "(not sound: the camera or the object moved, or the frames change there); "
+                    "check that frame or exclude it with --start/--end")
+    elif win[i] > 0.5 * total:
+        msgs.append(f"{100 * win[i] / total:.0f}% of the recovered signal lies in frames "
+                    f"{start + i}-{start + i + span - 1} (a burst or a step, not sound: damaged "
+                    "frames, a cut or a knock?); check those frames or exclude them with "
+                    "--start/--end")
+    return msgs
+
+
+def _step_share(y: np.ndarray) -> tuple[int, float] | None:
+    """``(k, share)`` when one step at sample ``k`` explains over 90% of ``y``'s variance.
+
+    A ramp (a slow drift) is explained to 75% at best, sound hardly at all.
+    """
+    n = y.size
+    d = y - y.mean()
+    total = float(np.dot(d, d))
+    if n < 16 or not np.isfinite(total) or total <= 0:
+        return None
+    k = np.arange(1, n)
+    c = np.cumsum(d)[:-1]
+    explained = c**2 * n / (k * (n - k))  # between-segment sum of squares of a split at k
+    i = int(np.argmax(explained))
+    share = float(explained[i]) / total
+    return (int(k[i]), share) if share > 0.9 else None
 
 
 def _postprocess(y: np.ndarray, rate: float, *, highpass, enhance, denoise, denoise_options,

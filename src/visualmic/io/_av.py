@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from .._errors import InputFileError, VideoError
 from ._source import LUMA_WEIGHTS, Source
 
 __all__ = ["AVSource", "FrameIndex", "frame_index", "frame_converter", "classify_codec",
-           "av_reason", "LOSSY_ADVICE"]
+           "av_reason", "LOSSY_ADVICE", "DecoderErrors"]
 
 LOSSLESS_CODECS = frozenset({
     "ffv1", "rawvideo", "png", "apng", "tiff", "huffyuv", "ffvhuff", "utvideo",
@@ -60,7 +61,7 @@ def classify_codec(name: str | None) -> bool | None:
         return False
     try:
         codec = av.codec.Codec(name, "r")
-    except Exception:  # noqa: BLE001 - unknown to this FFmpeg build
+    except av.codec.codec.UnknownCodecError:  # unknown to this FFmpeg build
         return None
     if codec.lossless and not codec.lossy:
         return True
@@ -146,6 +147,9 @@ class AVSource(Source):
             ctx = stream.codec_context
             codec = getattr(ctx, "codec", None)
             self.codec = (getattr(codec, "canonical_name", None) or ctx.name) if ctx else None
+            # Names under which the decoder logs (not the demuxer: its errors are truncation).
+            self.decoder_names = {n for n in (self.codec, getattr(codec, "name", None),
+                                              getattr(ctx, "name", None)) if n}
             self.lossless = classify_codec(self.codec)
             self.frame_count_hint = stream_frame_count(stream)
             rate = stream.average_rate
@@ -220,7 +224,18 @@ class AVSource(Source):
         return streams[0]
 
     def frames(self, start, end, rows, cols):
-        """Yield cropped luminance frames ``start <= i < end`` (seeking when exact)."""
+        """Yield cropped luminance frames ``start <= i < end`` (seeking when exact).
+
+        Errors the decoder logs (e.g. a slice CRC mismatch in FFV1 level 3: the
+        frame was concealed, not decoded) become one warning with the frame range.
+        """
+        precise = self.source_fps and 0 < self._tick * self.source_fps <= 0.5
+        watch = DecoderErrors(self.path.name, self._warn, self.decoder_names,
+                              fps=self.source_fps if precise else None)
+        with watch:
+            yield from self._decode(start, end, rows, cols, watch)
+
+    def _decode(self, start, end, rows, cols, watch: "DecoderErrors"):
         holder = [self.open_container()]
         try:
             stream, decoded, it = self._start_decoding(holder, start)
@@ -246,6 +261,8 @@ class AVSource(Source):
                         "frames decoded so far"
                     )
                     return
+                watch.frame(decoded, frame.key_frame,
+                            None if frame.pts is None else float(frame.pts * frame.time_base))
                 if decoded >= start:
                     if frame.height != height or frame.width != width:
                         raise VideoError(
@@ -259,6 +276,7 @@ class AVSource(Source):
                     yield convert(frame, rows, cols)
                 decoded += 1
         finally:
+            watch.mute()  # before FFmpeg joins its decoder threads (see DecoderErrors.mute)
             holder[0].close()
 
     def _start_decoding(self, holder: list, start: int):
@@ -301,15 +319,115 @@ class AVSource(Source):
         """Warn when the decoder ran out well before the container said it would."""
         if end is not None and end <= decoded:
             return
+        # A frame count in the header (AVI, MP4) is exact: one frame short is a frame lost
+        # (a damaged chunk; the frames after it are shifted in time). A count estimated
+        # from the duration is as precise as the timestamps (MKV: milliseconds).
         expected, slack = self.frame_count_hint, 0.0
         if not expected and self._duration and self.source_fps:
             expected = int(round(self._duration * self.source_fps))
-            slack = 2 * self._tick * self.source_fps  # e.g. MKV durations are in ms
-        if expected and decoded < expected - max(2.0, 0.01 * expected, slack):
+            slack = max(2.0, 0.01 * expected, 2 * self._tick * self.source_fps)
+        if expected and decoded < expected - slack:
             self._warn(
                 f"{self.path.name}: decoded {decoded} frames but the container announces "
-                f"{expected}; the file may be truncated (using the {decoded} frames decoded)"
+                f"{expected}; the file may be truncated or damaged, frames lost (using the {decoded} "
+                "frames decoded)"
             )
+
+
+class DecoderErrors:
+    """Collect the errors FFmpeg logs while decoding; warn once with the frames concerned.
+
+    FFmpeg conceals damaged data (a slice whose CRC does not match is replaced by a
+    prediction) and logs an error instead of failing, so the frames look valid. Used
+    as a context manager around the decoding loop, with :meth:`frame` called for every
+    decoded frame. Logs arrive before the frame they concern is returned (decoder
+    threads work ahead), so the range reported starts at the frame decoded when the
+    first error arrived and ends before the second key frame after the last one (the
+    damage of a frame persists until the next key frame).
+    """
+
+    def __init__(self, name: str, warn, decoders=None, fps: float | None = None):
+        self.name, self._warn = name, warn
+        self._fps = fps  # timestamps precise to half a frame: missing frames are seen
+        self._shift: int | None = None  # frames between timestamps and the decoded index
+        self.missing: list[tuple[int, int]] = []  # (index of the frame after a gap, frames)
+        self._decoders = set(decoders) if decoders else None  # log names counted (None: all)
+        self.first: int | None = None
+        self.last: int | None = None
+        self.count = 0
+        self.message = ""
+        self._keys_after = 0
+        self._end: int | None = None
+        self._logs: list = []
+        self._capture = None
+        self._level = None
+        self._seen: int | None = None
+        self._muted = False
+
+    def __enter__(self):
+        self._capture = av.logging.Capture(local=False)  # also the decoder's own threads
+        self._logs = self._capture.__enter__()
+        self._level = av.logging.get_level()
+        if self._level is None or self._level < av.logging.ERROR:
+            av.logging.set_level(av.logging.ERROR)
+        return self
+
+    def frame(self, index: int, key: bool, time: float | None = None) -> None:
+        """Note that frame ``index`` (a key frame or not, at ``time`` seconds) was decoded."""
+        if self._fps and time is not None:
+            shift = round(time * self._fps) - index
+            if self._shift is not None and shift > self._shift:
+                self.missing.append((index, shift - self._shift))
+            self._shift = shift if self._shift is None else max(shift, self._shift)
+        errors = [m for lvl, who, m in self._logs if lvl <= av.logging.ERROR
+                  and not m.startswith("at ")
+                  and (self._decoders is None or who in self._decoders)]
+        self._logs.clear()
+        self._seen = index
+        if errors:
+            self.count += len(errors)
+            self.message = self.message or errors[0].strip().rstrip("!.")
+            self.first = index if self.first is None else self.first
+            self.last, self._keys_after, self._end = index, 0, None
+        elif self.last is not None and self._end is None and key and index > self.last:
+            self._keys_after += 1
+            if self._keys_after == 2:
+                self._end = index - 1
+
+    def mute(self) -> None:
+        """Stop routing FFmpeg's log to Python; let log calls already waiting finish.
+
+        Must run before the decoder is closed or freed: FFmpeg then joins its threads
+        while PyAV holds the GIL, and a thread logging through PyAV's Python callback
+        waits for the GIL, a deadlock. With the level back to None the callback no
+        longer takes the GIL, and a short sleep lets calls in flight through.
+        """
+        if self._muted:
+            return
+        self._muted = True
+        av.logging.set_level(self._level)
+        time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self.mute()
+        self._capture.__exit__(*exc)
+        if self._logs and self._seen is not None:
+            self.frame(self._seen, False)  # errors logged after the last frame returned
+        if self.missing:
+            gaps = ", ".join(f"{n} before frame {i}" for i, n in self.missing[:5])
+            more = ", ..." if len(self.missing) > 5 else ""
+            self._warn(f"{self.name}: {sum(n for _, n in self.missing)} frame(s) are missing "
+                       f"from the stream ({gaps}{more}; the timestamps skip them): the audio "
+                       "after each gap is shifted; repair the file or stop before the first "
+                       "gap with --end")
+        if self.count:
+            end = self._end if self._end is not None else self._seen
+            span = f"frame {self.first}" if end == self.first else \
+                f"frames {self.first}-{end}"
+            self._warn(f"{self.name}: the decoder found corrupt data ({self.message}; "
+                       f"{self.count} error(s)) in {span}; those frames were concealed, not "
+                       "decoded: repair or re-record the file, or exclude them with --start/--end")
+        return False
 
 
 def stream_frame_count(stream) -> int:

@@ -37,13 +37,16 @@ import numpy as np
 
 from .._errors import InputFileError, ParameterError, VideoError, VisualMicWarning
 from .._progress import ProgressCallback, report
+from .._validate import in_range
 from ._av import LOSSY_ADVICE, AVSource, frame_index
-from ._files import ArraySource, FolderSource
+from ._files import ArraySource, FolderSource, load_npy
 from ._formats import open_format_source, playback_rate_hint
+from ._photron import PHOTRON_SUFFIXES
 from ._resample import Resampler
 from ._source import Source
 
-__all__ = ["open_video", "VideoReader", "parse_roi", "LOW_FPS", "playback_rate_hint"]
+__all__ = ["open_video", "VideoReader", "parse_roi", "LOW_FPS", "playback_rate_hint",
+           "input_files"]
 
 #: Frame rates below this (frames per second) trigger a low-frame-rate warning.
 LOW_FPS = 1000.0
@@ -121,7 +124,7 @@ def _check_fps(fps) -> float | None:
     value = float(fps)
     if not math.isfinite(value) or value <= 0:
         raise ParameterError(f"fps={fps!r} must be a positive, finite number of frames per second")
-    return value
+    return in_range("fps", value, "fps")
 
 
 def _check_index(name: str, value, *, allow_none: bool = False) -> int | None:
@@ -490,6 +493,26 @@ def open_video(source, *, fps: float | None = None, start: int = 0, end: int | N
                        downsample=float(downsample), shrink=shrink, warning_list=issued)
 
 
+def input_files(source) -> list[Path]:
+    """The files (or folder) a video source reads: the path, and its companion files.
+
+    A Photron recording is a header (``.cih``/``.cihx``) and a ``.mraw`` beside it;
+    an output must never be written over either. Other sources are one path (a
+    folder of frames counts as one: :func:`visualmic.io.atomic.check_outputs`
+    keeps outputs out of an input folder).
+
+    Examples
+    --------
+    >>> [p.name for p in input_files("cam.cih")]
+    ['cam.cih', 'cam.cihx', 'cam.mraw']
+    """
+    path = Path(source)
+    if path.suffix.lower() in PHOTRON_SUFFIXES:
+        return [path] + [path.with_suffix(s) for s in PHOTRON_SUFFIXES
+                         if s != path.suffix.lower()]
+    return [path]
+
+
 def _open_source(source, warn) -> tuple[Source, str]:
     """The frame source for ``source`` (array, folder, ``.npy`` or video file) and its name."""
     if isinstance(source, np.ndarray):
@@ -509,14 +532,7 @@ def _open_source(source, warn) -> tuple[Source, str]:
         elif path.stat().st_size == 0:
             raise VideoError(f"video file {str(path)!r} is empty (0 bytes); give a complete video")
         elif path.suffix.lower() == ".npy":
-            try:
-                arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise VideoError(
-                    f"cannot read {str(path)!r} as a NumPy array: {exc}; give a .npy file "
-                    "written by numpy.save"
-                ) from exc
-            src = ArraySource(arr, warn, path=path)
+            src = ArraySource(load_npy(path), warn, path=path)
         else:
             # Camera files and TIFF stacks (readers chosen in io/_formats.py), else FFmpeg.
             src = open_format_source(path, warn) or AVSource(path, warn)

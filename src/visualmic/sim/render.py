@@ -304,8 +304,11 @@ def write_video(
             pix = "gray16le" if depth == 16 else "gray"
             for a in chunks:
                 if stream is None:
+                    # FFV1 version 3 with a CRC per slice: a damaged file is detected
+                    # by the decoder (and reported by io/_av.py), not silently concealed.
                     stream = container.add_stream("ffv1", rate=_fps_fraction(rate),
-                                                  options={"flags": "+bitexact"})
+                                                  options={"flags": "+bitexact", "level": "3",
+                                                           "slicecrc": "1"})
                     stream.height, stream.width = a.shape[1:]
                     stream.pix_fmt = pix
                 for f in a:

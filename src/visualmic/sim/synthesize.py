@@ -41,7 +41,7 @@ from scipy import fft as sfft
 from .._errors import AudioError, ParameterError
 from .._progress import ProgressCallback
 from .._validate import finite_number as _number
-from ..io.atomic import atomic_path, check_output_path
+from ..io.atomic import atomic_path, check_outputs
 from ._common import SCALE_16, check_bit_depth, make_rng, shape2
 from .bounds import crb_snr_db, translation_crb
 from .render import MARGIN, MIN_SIZE, FourierShifter, render_frames, write_video
@@ -234,8 +234,7 @@ def synthesize(
     audio_is_file = is_audio_path(audio)
     inputs = (Path(audio),) if audio_is_file else ()
     truth_path, meta_path = sidecar_paths(video)
-    for p in (video, truth_path, meta_path):
-        check_output_path(p, inputs=inputs)
+    check_outputs((video, truth_path, meta_path), inputs=inputs, force=True)
 
     s_tex, s_audio, s_noise = (int(x) for x in np.random.SeedSequence(int(seed)).generate_state(3))
     sound, audio_info = audio_with_info(audio, rate=rate, duration=duration, seed=s_audio,
