@@ -1,11 +1,11 @@
-"""Assemble the HTML report of ``visualmic recover --report`` from a finished run."""
+"""Assemble the HTML reports of ``visualmic recover --report`` and ``visualmic map --report``."""
 
 from __future__ import annotations
 
 import argparse
 import warnings
 
-__all__ = ["recover_report"]
+__all__ = ["recover_report", "map_report"]
 
 
 def recover_report(args: argparse.Namespace, rec, summary: dict, *, truth=None,
@@ -61,3 +61,36 @@ def recover_report(args: argparse.Namespace, rec, summary: dict, *, truth=None,
     write_report(args.report, summary, title="visualmic recover", source=args.video,
                  audio=audio, spectrogram=spec, images=images, sources=rec.sources,
                  vibration_map=vmap, inputs=inputs)
+
+
+def map_report(args: argparse.Namespace, res, figure, *, inputs: tuple = ()) -> None:
+    """Write ``args.report`` for ``visualmic map``: input, parameters, map, cell table, timings.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The ``map`` arguments (``report``, ``video``, ``output``, ``npz``).
+    res : visualmic.engine.vibmap.MapResult
+        The finished map (a pyramid map or a rolling-shutter map over bands of rows).
+    figure : matplotlib.figure.Figure
+        The map figure (as written to ``-o``).
+    inputs : tuple of path-like
+        Files the report may not overwrite.
+    """
+    from ..eval.report import write_report
+    from ..eval.vibmap import map_table
+
+    m = res.map
+    rolling = "row_rate" in res.params
+    fps = float(res.params.get("fps", m.fps))
+    summary = {"output": str(args.output), "frames": res.n_frames, "fps": fps,
+               "duration_s": round(res.n_frames / fps, 6), "warnings": list(res.warnings),
+               "params": dict(res.params, npz=args.npz),
+               "timings_s": {k: round(v, 4) for k, v in res.timings.items()}}
+    if rolling:
+        title = (f"Bands of rows ({len(m.tiles)}): RMS horizontal displacement per frequency "
+                 f"band, sampled at the row rate {m.fps:.0f} Hz")
+    else:
+        title = f"Cells ({len(m.tiles)}): RMS displacement per frequency band"
+    write_report(args.report, summary, title="visualmic map", source=args.video,
+                 vibration_map=figure, tables={title: map_table(m)}, inputs=inputs)

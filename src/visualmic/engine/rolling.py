@@ -1,5 +1,8 @@
 """Sound from rolling-shutter video: open, stream, per-row motion, gaps, post-processing.
 
+(The steps ``resolve_delay``, ``open_rows``, ``row_signals``, ``project_rows`` and
+``fill_grid`` are shared with :mod:`visualmic.engine.rollmap`, the per-row-band map.)
+
 :func:`recover_rolling` turns an ordinary (e.g. 60 fps) video of a vibrating
 textured surface into audio at the row rate ``1 / line_delay`` (tens of kHz),
 using :mod:`visualmic.core.rolling` for the numerics.  The video is read twice
@@ -111,7 +114,7 @@ class RollingRecovery:
         }
 
 
-def _delay(fps: float, rows: int, readout, delay) -> tuple[float, float]:
+def resolve_delay(fps: float, rows: int, readout, delay) -> tuple[float, float]:
     """Resolve (line_delay, readout) from exactly one of them."""
     if (readout is None) == (delay is None):
         raise ParameterError("give exactly one of readout (fraction of the frame period, "
@@ -129,14 +132,15 @@ def _delay(fps: float, rows: int, readout, delay) -> tuple[float, float]:
     return d, min(r, 1.0)
 
 
-def _open(source, *, fps, start, end, roi):
+def open_rows(source, *, fps, start, end, roi):
+    """Open the video; return the reader and the sensor row of its first row (the ROI's y)."""
     reader = open_video(source, fps=fps, start=start, end=end, roi=roi)
     y0 = reader.roi[1] if reader.roi is not None else 0
     return reader, y0
 
 
-def _row_signals(reader, *, reference: int | None, chunk_size: int | None, progress, min_info: float,
-                 axes: str):
+def row_signals(reader, *, reference: int | None, chunk_size: int | None, progress, min_info: float,
+                axes: str):
     """Two passes over the video: robust reference, then per-row motion ``(T, H[, 2])``."""
     if reference is None:  # 64 frames, fewer for large frames (about 256 MB at most)
         reference = int(max(8, min(64, REFERENCE_BYTES // (4 * reader.shape[0] * reader.shape[1]))))
@@ -164,7 +168,7 @@ def _row_signals(reader, *, reference: int | None, chunk_size: int | None, progr
     return d, rm, max(sigma2, np.finfo(np.float64).tiny)
 
 
-def _project(d, rm, *, direction, fixed_pattern: bool):
+def project_rows(d, rm, *, direction, fixed_pattern: bool):
     """Fixed-pattern removal and, for 2-D motion, projection on a direction.
 
     Returns the ``(T, H)`` displacement, the unit vector used (None for
@@ -182,7 +186,7 @@ def _project(d, rm, *, direction, fixed_pattern: bool):
     return d @ u, u, float(np.degrees(np.arctan2(u[1], u[0])))
 
 
-def _fill(x, known, *, gaps: str, order, row_rate: float, per: float, noise_var=None):
+def fill_grid(x, known, *, gaps: str, order, row_rate: float, per: float, noise_var=None):
     """Fill the grid's missing samples; return the signal and the AR order used."""
     gap = int(np.max(np.diff(rs.missing_runs(known), axis=1), initial=1))
     exposed = int(np.max(np.diff(rs.missing_runs(~known), axis=1), initial=1))
@@ -305,7 +309,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
         raise ParameterError(f"order={order!r} must be a positive integer")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", VisualMicWarning)
-        reader, y0 = _open(source, fps=fps, start=start, end=end, roi=roi)
+        reader, y0 = open_rows(source, fps=fps, start=start, end=end, roi=roi)
     issued = [str(w.message) for w in caught
               if "frame rate" not in str(w.message)]  # low fps is the point here
     for msg in issued:
@@ -315,7 +319,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
             rows_full < y0 + reader.shape[0]:
         raise ParameterError(f"sensor_rows={sensor_rows!r} must be an integer >= the "
                              f"{y0 + reader.shape[0]} rows the video reaches")
-    delay, r = _delay(reader.fps, int(rows_full), readout, line_delay)
+    delay, r = resolve_delay(reader.fps, int(rows_full), readout, line_delay)
     row_rate = 1.0 / delay
     per = rs.samples_per_frame(reader.fps, delay)
 
@@ -323,13 +327,13 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
         raise ParameterError(f"axes={axes!r} is unknown; choose 'x' or 'xy'")
     if direction is not None and axes != "xy":
         raise ParameterError("direction applies with axes='xy' only (2-D per-row motion)")
-    d, rm, sigma2 = _row_signals(reader, reference=reference, chunk_size=chunk_size,
+    d, rm, sigma2 = row_signals(reader, reference=reference, chunk_size=chunk_size,
                                  progress=progress, min_info=min_info, axes=axes)
     t1 = time.perf_counter()
     n_frames, h = d.shape[:2]
     if n_frames < 2:
         raise ParameterError(f"the range holds {n_frames} frame; give at least 2")
-    d, u, angle = _project(d, rm, direction=direction, fixed_pattern=fixed_pattern)
+    d, u, angle = project_rows(d, rm, direction=direction, fixed_pattern=fixed_pattern)
     noise_var = rm.noise_var(sigma2, u)
     rows = y0 + np.arange(h)
     x, known = rs.place_samples(d, rm.valid, rows=rows, fps=reader.fps, delay=delay)
@@ -338,7 +342,7 @@ def recover_rolling(source, *, readout: float | None = None, line_delay: float |
     var_rows = np.where(rm.valid, noise_var, 1.0)
     nv, _ = rs.place_samples(np.broadcast_to(var_rows, d.shape), rm.valid, rows=rows,
                              fps=reader.fps, delay=delay, length=x.size)
-    motion, p = _fill(x, known, gaps=gaps, order=order, row_rate=row_rate, per=per,
+    motion, p = fill_grid(x, known, gaps=gaps, order=order, row_rate=row_rate, per=per,
                       noise_var=np.maximum(nv, np.finfo(np.float64).tiny))
     motion = rs.retime(motion, fps=reader.fps, delay=delay)
     t2 = time.perf_counter()
@@ -444,16 +448,16 @@ def calibrate_rolling(source, tone_hz: float, *, fps: float | None = None,
         raise ParameterError(f"bounds={bounds!r} must satisfy 0 < lo < hi <= 1")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*frame rate.*", category=VisualMicWarning)
-        reader, y0 = _open(source, fps=fps, start=start, end=end, roi=roi)
+        reader, y0 = open_rows(source, fps=fps, start=start, end=end, roi=roi)
     rows_full = reader.input_shape[0] if sensor_rows is None else int(sensor_rows)
     if rows_full < y0 + reader.shape[0]:
         raise ParameterError(f"sensor_rows={sensor_rows!r} must be >= the "
                              f"{y0 + reader.shape[0]} rows the video reaches")
     if tone * hi / (reader.fps * rows_full) >= 0.5:
         raise ParameterError(f"tone_hz={tone_hz!r} is above half the row rate; use a lower tone")
-    d, rm, _ = _row_signals(reader, reference=reference, chunk_size=chunk_size,
+    d, rm, _ = row_signals(reader, reference=reference, chunk_size=chunk_size,
                             progress=progress, min_info=0.05, axes=axes)
-    d, _, _ = _project(d, rm, direction=None, fixed_pattern=True)
+    d, _, _ = project_rows(d, rm, direction=None, fixed_pattern=True)
     fit = rs.estimate_readout(d, rm.valid, rows=y0 + np.arange(d.shape[1]), n_rows=rows_full,
                               fps=reader.fps, tone_hz=tone, bounds=bounds)
     if fit.explained < 0.2:

@@ -27,7 +27,7 @@ from ..io.video import open_video
 from ._common import open_reader, run_chain
 from .chain import Chain
 
-__all__ = ["MapResult", "vibration_map", "cell_displacement", "input_boxes"]
+__all__ = ["MapResult", "vibration_map", "cell_displacement", "input_boxes", "input_frame"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class MapResult:
         Seconds per stage.
     warnings : list of str
         Warnings raised while reading and processing.
+    params : dict
+        The parameters of the run (for the report).
     """
 
     map: VibrationMap
@@ -59,6 +61,7 @@ class MapResult:
     n_frames: int
     timings: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    params: dict = field(default_factory=dict)
 
 
 def input_boxes(grid, reader) -> list[tuple[int, int, int, int]]:
@@ -187,18 +190,24 @@ def vibration_map(source, *, fps: float | None = None, start: int = 0, end: int 
     tiles = input_boxes(chain.estimator.cell_grid, reader)
     vmap: VibrationMap = map_statistics(disp, fps=rate, bands=bands, tiles=tiles,
                                         low=highpass, unit=unit)
-    frame = _input_frame(source, reader)
+    frame = input_frame(source, reader)
     for msg in list(getattr(reader, "warnings", []) or []) + sig.messages:
         if msg not in caught:
             caught.append(msg)
     return MapResult(map=vmap, frame=frame, displacement=disp, cell=cell,
                      n_frames=sig.n_frames,
                      timings={"read_and_cells": t1 - t0, "total": time.perf_counter() - t0},
-                     warnings=caught)
+                     warnings=caught,
+                     params={"cell": cell, "method": method, "scales": pyr.scales,
+                             "orientations": orientations, "reference": reference,
+                             "highpass": highpass, "bands_hz": [list(b) for b in bands],
+                             "roi": None if reader.roi is None else list(reader.roi),
+                             "downsample": downsample, "start": reader.start, "end": reader.end,
+                             "unit": unit})
 
 
-def _input_frame(source, reader) -> np.ndarray:
-    """The first frame of the range at full input size (no ROI, no downsampling)."""
+def input_frame(source, reader) -> np.ndarray:
+    """The first frame of the range at full input size (no ROI, no downsampling), ``(H, W)``."""
     if isinstance(source, np.ndarray):
         first = np.asarray(source[reader.start], dtype=np.float32)
         return first if first.ndim == 2 else first.mean(axis=-1)

@@ -71,6 +71,7 @@ figcaption { color:var(--muted); font-size:13px; margin-top:4px; }
 .players { display:grid; grid-template-columns:max-content 1fr; gap:8px 16px; align-items:center; }
 .players audio { width:100%; max-width:520px; }
 .note { color:var(--muted); font-size:13px; }
+.wide { overflow-x:auto; }
 footer { margin-top:36px; color:var(--muted); font-size:12px; border-top:1px solid var(--line);
          padding-top:8px; }
 """
@@ -339,7 +340,7 @@ def _sections(summary: Mapping, *, source, audio, spectrogram, images, sources,
             + _band_table(bands, summary.get("reference_band"), params.get("orientations")),
         ))
     for title, records in (tables or {}).items():
-        out.append((str(title), _table(list(records))))
+        out.append((str(title), f'<div class="wide">{_table(list(records))}</div>'))
     params = summary.get("params")
     if params:
         out.append(("Parameters", _kv_table(list(params.items()))))

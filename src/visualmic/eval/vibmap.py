@@ -24,7 +24,7 @@ from scipy import signal as ssig
 from .._errors import ParameterError
 from ..io.atomic import atomic_path
 
-__all__ = ["VibrationMap", "map_statistics", "map_json", "map_figure", "check_bands"]
+__all__ = ["VibrationMap", "map_statistics", "map_json", "map_table", "map_figure", "check_bands"]
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,32 @@ def map_json(m: VibrationMap) -> dict:
             "direction_deg": float(m.direction_deg[c]),
         })
     return {"fps": m.fps, "bands_hz": m.bands_hz, "unit": m.unit, "tiles": tiles}
+
+
+def map_table(m: VibrationMap) -> list[dict]:
+    """One row per cell for a report table: box, amplitude and SNR per band, peak, direction.
+
+    Column names carry the band and the unit, e.g. ``"RMS 80–1000 Hz (px)"``.
+
+    Examples
+    --------
+    >>> m = VibrationMap(fps=2200.0, bands_hz=[[80.0, 1000.0]], tiles=[(0, 0, 8, 8)],
+    ...                  amplitude=np.array([[0.01]]), snr_db=np.array([[12.0]]),
+    ...                  peak_hz=np.array([300.0]), direction_deg=np.array([30.0]))
+    >>> map_table(m)[0]["RMS 80–1000 Hz (px)"], map_table(m)[0]["peak (Hz)"]
+    (0.01, 300.0)
+    """
+    rows = []
+    for c, (x, y, w, h) in enumerate(m.tiles):
+        row = {"x": x, "y": y, "w": w, "h": h}
+        for i, (lo, hi) in enumerate(m.bands_hz):
+            row[f"RMS {lo:g}–{hi:g} Hz ({m.unit})"] = float(m.amplitude[i, c])
+        for i, (lo, hi) in enumerate(m.bands_hz):
+            row[f"SNR {lo:g}–{hi:g} Hz (dB)"] = _finite(m.snr_db[i, c])
+        row["peak (Hz)"] = float(m.peak_hz[c])
+        row["direction (deg)"] = float(m.direction_deg[c])
+        rows.append(row)
+    return rows
 
 
 def _finite(v) -> float | None:
