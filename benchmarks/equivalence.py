@@ -71,8 +71,8 @@ def produce(src: Path, out: Path, quick: bool, extra: list[str] = ()) -> dict:
     for name, (video, args) in RECOVER.items():
         if quick and name.startswith("dask"):
             continue
-        text = run(src, ["recover", f"{video}.mkv", "-o", f"rec_{name}.wav", "--json", "-q", *args,
-                         *extra], out)
+        text = run(src, ["recover", f"{video}.mkv", "-o", f"rec_{name}.wav", "--json", "-q", *extra,
+                         *args], out)
         summaries[name] = json.loads(text)
     frames = (np.load(out / "cam8_frames.npy") if (out / "cam8_frames.npy").exists() else None)
     if frames is None:
@@ -110,7 +110,7 @@ def main() -> int:
     ap.add_argument("--tol", type=float, default=1e-6, help="relative tolerance (of the peak)")
     ap.add_argument("--out", type=Path, help="keep the outputs here")
     ap.add_argument("--new-recover-args", default="",
-                    help="extra recover options for the new tree only, e.g. to pin defaults "
+                    help="extra recover options for the new tree only (before each case's own), e.g. to pin defaults "
                     "that changed on purpose: '--method phase --weighting ml'")
     a = ap.parse_args()
     root = a.out or Path(tempfile.mkdtemp(prefix="vm-equiv-"))
