@@ -20,7 +20,50 @@ from ..core.displacement import band_wave_vectors, displacement
 from ..core.sources import find_sources
 from ..core.spatial import combine_cells
 
-__all__ = ["SpatialResult", "combine_spatial", "split_sources", "motion_px", "cell_summary"]
+__all__ = ["SpatialResult", "combine_spatial", "split_sources", "motion_px", "cell_summary",
+           "flicker_cells"]
+
+
+#: A cell flickers when its mean grey level fluctuates (above the high-pass) by more than
+#: this share of its level AND this many times the median cell's share: far more than
+#: sub-pixel motion explains (0.5 px of a 2 grey/px cell is 0.8 % of 128, while the median
+#: cell sees sensor noise, about 0.1 %).
+FLICKER_SHARE = 0.005
+FLICKER_OUTLIER = 20.0
+
+
+def flicker_cells(brightness: np.ndarray, rate: float, cutoff: float | None) -> np.ndarray:
+    """Cells whose brightness flickers far more than the others', ``(n_cells,)`` bool.
+
+    A flickering light or a specular highlight changes a region's brightness; at its
+    edges that looks like motion to every estimator, and it would capture the track.
+    Whole-picture flicker (every cell alike) is not flagged: the phase differences do
+    not see a uniform change of brightness.
+    """
+    from ..core.spatial import highpass_cells
+
+    b = np.asarray(brightness, dtype=np.float64)
+    if b.ndim != 2 or b.shape[1] < 16:
+        return np.zeros(b.shape[0] if b.ndim else 0, dtype=bool)
+    level = np.maximum(np.abs(b.mean(axis=1)), 1.0)
+    hp = highpass_cells(b, rate, cutoff=cutoff) if cutoff else b - b.mean(axis=1, keepdims=True)
+    share = hp.std(axis=1) / level
+    median = float(np.median(share))
+    return (share > FLICKER_SHARE) & (share > FLICKER_OUTLIER * max(median, 1e-12))
+
+
+def _dilate(mask: np.ndarray, grid: list) -> np.ndarray:
+    """Add the cells that touch a flagged cell: the pyramid's bands carry a flicker's edge
+    into the neighbouring cells, which see fake motion without any change of brightness."""
+    if not mask.any():
+        return mask
+    out = mask.copy()
+    for c in np.flatnonzero(mask):
+        x, y, w, h = grid[c]
+        for d, (x2, y2, w2, h2) in enumerate(grid):
+            if x2 <= x + w and x <= x2 + w2 and y2 <= y + h and y <= y2 + h2:
+                out[d] = True
+    return out
 
 
 @dataclass(frozen=True)
@@ -38,22 +81,32 @@ class SpatialResult:
         The cells, in processed-frame pixels.
     share : np.ndarray [shape=(n_bands, n_cells)]
         Each cell's share of each band's reference energy.
+    flicker : np.ndarray [shape=(n_cells,), dtype=bool]
+        Cells left out because their brightness flickers.
     """
 
     bands: Combination
     combination: object
     grid: list
     share: np.ndarray
+    flicker: np.ndarray
 
 
 def combine_spatial(cells: np.ndarray, estimator, *, rate: float, highpass: float | None,
-                    max_lag: int, orientations: int) -> SpatialResult:
+                    max_lag: int, orientations: int, brightness=None) -> SpatialResult:
     """Combine raw cell signals ``(n_bands, n_cells, T)`` into one track.
 
     ``highpass`` is the cut-off (Hz) the combiner fits above (the cells stay raw: one
-    exact high-pass of the result instead of one per channel), or None.
+    exact high-pass of the result instead of one per channel), or None. Cells whose
+    ``brightness`` ``(n_cells, T)`` flickers (:func:`flicker_cells`) are left out.
     """
     share = np.asarray(estimator.cell_weights, dtype=np.float64)
+    flicker = np.zeros(cells.shape[1], dtype=bool)
+    if brightness is not None:
+        flicker = _dilate(flicker_cells(brightness, rate, highpass), list(estimator.cell_grid))
+        if flicker.any() and not flicker.all():
+            cells = np.array(cells, dtype=np.float64)
+            cells[:, flicker] = 0.0  # silent channels get no weight
     comb = combine_cells(cells, rate=rate, max_lag=max_lag, share=share,
                          orientations=orientations, cutoff=highpass or None)
     gains = np.asarray(comb.gains).sum(axis=1)
@@ -68,7 +121,7 @@ def combine_spatial(cells: np.ndarray, estimator, *, rate: float, highpass: floa
         signs=np.where(gains < 0, -1.0, 1.0), reference=int(np.argmax(np.abs(weights))),
         aligned=None)
     return SpatialResult(bands=bands, combination=comb, grid=list(estimator.cell_grid),
-                         share=share)
+                         share=share, flicker=flicker)
 
 
 def cell_summary(result: SpatialResult, boxes: list) -> dict:
@@ -77,11 +130,13 @@ def cell_summary(result: SpatialResult, boxes: list) -> dict:
     w = np.asarray(comb.broadband_weights, dtype=np.float64)
     return {
         "n_cells": len(boxes),
+        "n_flicker": int(np.sum(result.flicker)),
         "uniform": bool(comb.uniform),
         "threshold_z": float(comb.threshold),
         "cells": [
             {"x": x, "y": y, "w": ww, "h": hh, "weight": float(w[c]),
-             "snr_db": _finite(comb.cell_snr_db[c]), "significant": bool(comb.significant[c])}
+             "snr_db": _finite(comb.cell_snr_db[c]), "significant": bool(comb.significant[c]),
+             "flicker": bool(result.flicker[c])}
             for c, (x, y, ww, hh) in enumerate(boxes)
         ],
     }

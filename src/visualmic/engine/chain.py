@@ -220,6 +220,8 @@ class ChainSignals:
     cells : np.ndarray [shape=(n_bands, n_cells, T), dtype=float32] or None
         Per-cell signals when the chain has cells (``signals`` is then their sum over
         cells, in float64); see :meth:`visualmic.core.motion.PhaseMotion.cell_signals`.
+    brightness : np.ndarray [shape=(n_cells, T), dtype=float32] or None
+        With cells: each cell's mean grey level per frame (to recognise flicker).
     """
 
     signals: np.ndarray
@@ -227,6 +229,7 @@ class ChainSignals:
     messages: list = field(default_factory=list)
     warned: list = field(default_factory=list)
     cells: np.ndarray | None = None
+    brightness: np.ndarray | None = None
 
 
 class Chain:
@@ -355,9 +358,11 @@ class Chain:
         for chunk in it:
             pieces.append(step(chunk))
             n += len(chunk)
-        if self.cell is not None:  # (bands, cells) pairs: keep cells in float32
-            cells = [c for _, c in pieces]
-            pieces = [b for b, _ in pieces]
+        brightness = []
+        if self.cell is not None:  # (bands, cells, brightness): keep cells in float32
+            cells = [c for _, c, _ in pieces]
+            brightness = [m for _, _, m in pieces]
+            pieces = [b for b, _, _ in pieces]
         if pieces:
             signals = np.concatenate(pieces, axis=1) if len(pieces) > 1 else pieces[0]
         else:
@@ -366,9 +371,14 @@ class Chain:
         return ChainSignals(signals=signals, n_frames=n,
                             messages=list(getattr(est, "messages", []) or []),
                             warned=list(getattr(est, "warned", []) or []),
-                            cells=np.concatenate(cells, axis=-1) if cells else None)
+                            cells=np.concatenate(cells, axis=-1) if cells else None,
+                            brightness=(np.concatenate(brightness, axis=-1) if brightness
+                                        else None))
 
-    def _step_cells(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Band signals (the sum over cells, float64) and cell signals (float32) of a chunk."""
+    def _step_cells(self, frames: np.ndarray) -> tuple:
+        """Band signals (sum over cells), cell signals (float32), cell brightness of a chunk."""
         c = self.cell_signals(frames)
-        return c.sum(axis=1), c.astype(np.float32)
+        f = np.asarray(frames, dtype=np.float32)
+        bright = np.stack([f[:, y:y + h, x:x + w].mean(axis=(1, 2))
+                           for x, y, w, h in self.estimator.cell_grid])
+        return c.sum(axis=1), c.astype(np.float32), bright

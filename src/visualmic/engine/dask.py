@@ -292,11 +292,13 @@ def band_signals(reader, chain, *, chunk_size: int = 128, client=None,
     signals = np.concatenate([r.signals for r in results], axis=1)
     cells = None
     chain.reference_image = ref
+    brightness = None
     if chain.cell is not None:
         cells = np.concatenate([r.cells for r in results], axis=-1)
+        brightness = np.concatenate([r.brightness for r in results], axis=-1)
         chain.set_reference(ref)  # the caller may need the cell grid and weights
     return DaskSignals(signals=signals, n_frames=signals.shape[1], ranges=ranges,
-                       messages=messages, warned=[], cells=cells)
+                       messages=messages, warned=[], cells=cells, brightness=brightness)
 
 
 def _run_tasks(c, job: _Job, ref: np.ndarray, ranges: list, reader, total: int,

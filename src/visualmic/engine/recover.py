@@ -355,7 +355,14 @@ def recover(
     with single_blas_thread():  # small products: threads only add overhead
         if spatial:
             comb, extras = _spatial_steps(sig.cells, chain, reader, rate=rate, highpass=highpass,
-                                          max_lag=int(max_lag), sources=sources)
+                                          max_lag=int(max_lag), sources=sources,
+                                          brightness=sig.brightness)
+            if extras["cells"]["n_flicker"]:
+                msg = (f"{extras['cells']['n_flicker']} cell(s) flicker (their brightness "
+                       "changes far more than motion explains: a light or a highlight) and were "
+                       "left out; see the cells in --json")
+                warnings.warn(msg, VisualMicWarning, stacklevel=2)
+                caught.append(msg)
         else:
             # Bounded time and memory for long videos: the combination is estimated on at
             # most 16384 samples (all of them for shorter videos: combine_bands).
@@ -417,11 +424,14 @@ def recover(
 
 
 def _spatial_steps(cells, chain: Chain, reader, *, rate: float, highpass, max_lag: int,
-                   sources) -> tuple:
+                   sources, brightness=None) -> tuple:
     """Cells -> one track (and sources): the combination and the Recovery's extra fields."""
     est = chain.estimator
     res = combine_spatial(cells, est, rate=rate, highpass=highpass, max_lag=max_lag,
-                          orientations=chain.pyramid.orientations)
+                          orientations=chain.pyramid.orientations, brightness=brightness)
+    if res.flicker.any():
+        cells = np.array(cells, dtype=np.float64)
+        cells[:, res.flicker] = 0.0  # the sources leave them out too
     boxes = input_boxes(res.grid, reader)
     extras = {"cells": cell_summary(res, boxes)}
     if sources is not None:
