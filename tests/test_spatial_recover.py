@@ -196,3 +196,23 @@ def test_local_flicker_does_not_capture_the_track(tmp_path, kind):
     got = _snr(rec, res.truths[0])
     assert got > clean - 1.0, (got, clean)  # without the guard: about 1-2 dB, captured
     assert rec.cells["n_flicker"] > 0
+
+
+def test_map_places_each_frequency_on_its_part(tmp_path, capsys):
+    """Two halves of an object vibrating at 300 Hz and 700 Hz: the map's dominant
+    frequency is 300 Hz on the left part and 700 Hz on the right part."""
+    res = _scene(tmp_path / "tt.mkv", [
+        {"rect": [0, 0, 48, 96], "audio": "tone", "frequency": 300, "amplitude": 0.03},
+        {"rect": [48, 0, 48, 96], "audio": "tone", "frequency": 700, "amplitude": 0.03,
+         "direction": 90},
+    ], duration=0.6, seed=4)
+    assert main(["map", str(res.video_path), "-o", str(tmp_path / "m.png"), "--json",
+                 "-q"]) == 0
+    tiles = json.loads(capsys.readouterr().out)["tiles"]
+    left = [t["peak_hz"] for t in tiles if t["x"] + t["w"] <= 48]
+    right = [t["peak_hz"] for t in tiles if t["x"] >= 48]
+    assert left and right
+    assert np.median(np.abs(np.array(left) - 300)) < 5, left
+    assert np.median(np.abs(np.array(right) - 700)) < 5, right
+    dirs = [t["direction_deg"] for t in tiles if t["x"] >= 48]
+    assert np.median(np.abs(np.array(dirs) - 90)) < 10, dirs
