@@ -7,7 +7,8 @@ from pathlib import Path
 
 from . import non_negative_float, non_negative_int, positive_float, positive_int, ranged
 
-__all__ = ["add_source_options", "default_output", "scale_type", "add_scale_option"]
+__all__ = ["add_source_options", "default_output", "scale_type", "add_scale_option",
+           "write_spectrogram"]
 
 
 def add_source_options(p: argparse.ArgumentParser) -> None:
@@ -55,3 +56,16 @@ def add_scale_option(p) -> None:
                    help="size of one pixel on the surface in mm (e.g. 0.05 = 20 px/mm): "
                    "displacement outputs (--displacement, the vibration map) are then in mm "
                    "instead of pixels")
+
+
+def write_spectrogram(path, audio, rate: float, title: str, *, truth=None, inputs=(),
+                      **figure_options) -> None:
+    """The spectrogram of a command's audio, beside the ground truth ``(samples, rate)`` if
+    given; PNG, SVG or PDF by the extension (``figure_options``: size, dB range, window)."""
+    from ..eval.plot import save_spectrogram
+
+    signals, titles = [(audio, rate)], [title]
+    if truth is not None:
+        signals.append(truth)
+        titles.append("ground truth")
+    save_spectrogram(path, signals, titles=titles, inputs=inputs, **figure_options)

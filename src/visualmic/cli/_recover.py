@@ -18,7 +18,7 @@ from . import (
     ranged,
     workers,
 )
-from ._options import add_scale_option, add_source_options, default_output
+from ._options import add_scale_option, add_source_options, default_output, write_spectrogram
 
 HELP = "recover sound from a high-speed video"
 
@@ -249,15 +249,9 @@ def _write_outputs(args: argparse.Namespace, rec, out: Path, inputs: tuple, trut
 
 
 def _write_spectrogram(args: argparse.Namespace, rec, truth, inputs: tuple) -> None:
-    from ..eval.plot import save_spectrogram
-
-    signals, titles = [(rec.audio, rec.rate)], ["recovered"]
-    if truth is not None:
-        signals.append(truth)
-        titles.append("ground truth")
-    save_spectrogram(args.spectrogram, signals, titles=titles, inputs=inputs,
-                     dynamic_range=args.db_range, size=args.spectrogram_size,
-                     window=args.window)
+    write_spectrogram(args.spectrogram, rec.audio, rec.rate, "recovered", truth=truth,
+                      inputs=inputs, dynamic_range=args.db_range, size=args.spectrogram_size,
+                      window=args.window)
 
 
 def _write_displacement(args: argparse.Namespace, rec, inputs: tuple) -> None:

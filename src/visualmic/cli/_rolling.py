@@ -138,13 +138,10 @@ def run(args: argparse.Namespace) -> int:
         summary["metrics"] = evaluate(rec.audio, truth, rate=rec.rate, ref_rate=truth_rate,
                                       band=None, max_lag=int(0.02 * rec.rate))
     if args.spectrogram:
-        from ..eval.plot import spectrogram_png
+        from ._options import write_spectrogram
 
-        signals, titles = [(rec.audio, rec.rate)], ["recovered (rolling shutter)"]
-        if args.truth:
-            signals.append((truth, truth_rate))
-            titles.append("ground truth")
-        spectrogram_png(args.spectrogram, signals, titles=titles, inputs=inputs)
+        write_spectrogram(args.spectrogram, rec.audio, rec.rate, "recovered (rolling shutter)",
+                          truth=(truth, truth_rate) if args.truth else None, inputs=inputs)
         summary["spectrogram"] = str(args.spectrogram)
     if args.json:
         print_json(summary)

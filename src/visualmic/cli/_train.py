@@ -343,13 +343,10 @@ def run_generate(args: argparse.Namespace) -> int:
         summary["metrics"] = evaluate(gen.audio, truth, rate=gen.rate, ref_rate=truth_rate,
                                       max_lag=3)
     if args.spectrogram:
-        from ..eval.plot import spectrogram_png
+        from ._options import write_spectrogram
 
-        signals, titles = [(gen.audio, gen.rate)], ["generated"]
-        if args.truth:
-            signals.append((truth, truth_rate))
-            titles.append("ground truth")
-        spectrogram_png(args.spectrogram, signals, titles=titles, inputs=inputs)
+        write_spectrogram(args.spectrogram, gen.audio, gen.rate, "generated",
+                          truth=(truth, truth_rate) if args.truth else None, inputs=inputs)
         summary["spectrogram"] = str(args.spectrogram)
     if args.json:
         print_json(summary)
