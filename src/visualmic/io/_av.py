@@ -399,14 +399,19 @@ class DecoderErrors:
 
         Must run before the decoder is closed or freed: FFmpeg then joins its threads
         while PyAV holds the GIL, and a thread logging through PyAV's Python callback
-        waits for the GIL, a deadlock. With the level back to None the callback no
-        longer takes the GIL, and a short sleep lets calls in flight through.
+        waits for the GIL, a deadlock. First the level goes to PANIC: new messages are
+        then dropped before the callback takes the GIL, while calls already in flight
+        still compare their level with a number; a sleep (which releases the GIL) lets
+        them through; only then is the level restored (None: no Python callback at all).
+        Restoring None at once made an in-flight call compare its level with None, a
+        TypeError that PyAV prints as a traceback (seen under load by the fuzz campaign).
         """
         if self._muted:
             return
         self._muted = True
+        av.logging.set_level(av.logging.PANIC)
+        time.sleep(0.05)
         av.logging.set_level(self._level)
-        time.sleep(0.005)
 
     def __exit__(self, *exc):
         self.mute()
