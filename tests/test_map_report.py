@@ -1,13 +1,13 @@
 """``visualmic map --report`` (one self-contained page) and ``map --rolling-shutter`` (bands of rows)."""
 
 import json
-import shutil
 import subprocess
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 import soundfile as sf
+from browser import chromium, chromium_args, run_probe
 
 import visualmic
 from visualmic._errors import ParameterError
@@ -264,35 +264,15 @@ window.addEventListener('load', () => {
 </script>"""
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which(
-        "google-chrome")
-
-
-@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed")
+@pytest.mark.skipif(chromium() is None, reason="Chromium is not installed")
 def test_chromium_renders_the_map_report(map_report, tmp_path):
     """A real browser decodes the map image and lays out the tables (probe added to a copy)."""
     report, _ = map_report
-    probe = tmp_path / "probe.html"
-    probe.write_text(report.read_text().replace("</body>", _PROBE + "</body>"))
-    marker = '<pre id="vm-probe">'
-    # A busy machine may need more (virtual) time for the page's load event: retry.
-    for attempt, budget in enumerate((20000, 60000, 180000)):
-        args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--disable-extensions",
-                f"--user-data-dir={tmp_path / f'profile{attempt}'}"]
-        dom = subprocess.run(args + [f"--virtual-time-budget={budget}", "--dump-dom",
-                                     probe.as_uri()], capture_output=True, text=True,
-                             timeout=300).stdout
-        if marker in dom:
-            break
-    assert marker in dom, "the browser did not finish loading the page"
-    result = json.loads(dom.split(marker, 1)[1].split("</pre>", 1)[0].replace("&quot;", '"'))
+    result = run_probe(report, _PROBE, tmp_path)
     assert len(result["images"]) >= 1
     assert all(w > 100 and h > 100 for w, h in result["images"])
     assert result["rows"] >= 4  # the cell table's rows (and the key-value tables')
     shot = tmp_path / "page.png"
-    subprocess.run(args + ["--hide-scrollbars", "--window-size=1100,1400", f"--screenshot={shot}",
+    subprocess.run(chromium_args(tmp_path / "profile") + ["--hide-scrollbars", "--window-size=1100,1400", f"--screenshot={shot}",
                            report.as_uri()], capture_output=True, timeout=180, check=False)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,8 +2,6 @@
 
 import base64
 import io
-import json
-import shutil
 import struct
 import subprocess
 from html.parser import HTMLParser
@@ -11,6 +9,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 import soundfile as sf
+from browser import chromium, chromium_args, run_probe
 
 from visualmic._errors import OutputError, ParameterError
 from visualmic.cli import main
@@ -231,18 +230,7 @@ window.addEventListener('load', async () => {
 </script>"""
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which(
-        "google-chrome")
-
-
-def _chromium_args(exe, profile):
-    return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run",
-            "--disable-extensions", f"--user-data-dir={profile}"]
-
-
-@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed")
+@pytest.mark.skipif(chromium() is None, reason="Chromium is not installed")
 def test_chromium_renders_and_decodes_the_report(cli_report, tmp_path):
     """A real browser decodes every player and every image of the page.
 
@@ -250,18 +238,7 @@ def test_chromium_renders_and_decodes_the_report(cli_report, tmp_path):
     report itself holds no script); it reports each <audio> element's state,
     decodes its data with the Web Audio API, and lists the images' sizes.
     """
-    probe = tmp_path / "probe.html"
-    probe.write_text(cli_report.read_text().replace("</body>", _PROBE + "</body>"))
-    marker = '<pre id="vm-probe">'
-    # A busy machine may need more (virtual) time for the page's load event: retry.
-    for attempt, budget in enumerate((20000, 60000, 180000)):
-        cmd = _chromium_args(_chromium(), tmp_path / f"profile{attempt}") + [
-            f"--virtual-time-budget={budget}", "--dump-dom", probe.as_uri()]
-        dom = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
-        if marker in dom:
-            break
-    assert marker in dom, "the browser did not finish loading the page"
-    result = json.loads(dom.split(marker, 1)[1].split("</pre>", 1)[0].replace("&quot;", '"'))
+    result = run_probe(cli_report, _PROBE, tmp_path)
     assert len(result["audio"]) >= 1
     for item in result["audio"]:
         assert item["error"] is None and item["ready"] >= 1
@@ -271,7 +248,7 @@ def test_chromium_renders_and_decodes_the_report(cli_report, tmp_path):
     assert len(result["images"]) >= 2
     assert all(w > 100 and h > 100 for w, h in result["images"])
     shot = tmp_path / "page.png"
-    subprocess.run(_chromium_args(_chromium(), tmp_path / "profile") + [
+    subprocess.run(chromium_args(tmp_path / "profile") + [
         "--hide-scrollbars", "--window-size=1100,1400", f"--screenshot={shot}",
         cli_report.as_uri()], capture_output=True, timeout=180, check=False)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
