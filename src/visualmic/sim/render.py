@@ -17,7 +17,7 @@ from ..io.atomic import atomic_path, check_output_path
 from ._common import SCALE_16, check_bit_depth, make_rng, shape2
 from .bounds import periodic_gradients, unit_vector
 
-__all__ = ["FourierShifter", "render_frames", "write_video", "MARGIN", "MIN_SIZE"]
+__all__ = ["FourierShifter", "shift_factors", "render_frames", "write_video", "MARGIN", "MIN_SIZE"]
 
 # Margin (px) of the rendered texture around the frame, beyond the motion.
 MARGIN = 16
@@ -27,7 +27,7 @@ MIN_SIZE = 16
 # --------------------------------------------------------------------------- rendering
 
 
-def _shift_factors(n: int, d: np.ndarray, *, real: bool) -> np.ndarray:
+def shift_factors(n: int, d: np.ndarray, *, real: bool, dtype=np.complex128) -> np.ndarray:
     """Phase ramps ``exp(-2πi k d)`` (t, n_bins) for shifts ``d`` (t,) along an axis of ``n``.
 
     For an even ``n`` the Nyquist term of the real interpolant is ``cos(π x)``,
@@ -39,7 +39,7 @@ def _shift_factors(n: int, d: np.ndarray, *, real: bool) -> np.ndarray:
     ramp = np.exp(-2j * np.pi * d[:, None] * k[None, :])
     if n % 2 == 0:
         ramp[:, n // 2 if not real else -1] = np.cos(np.pi * d)
-    return ramp
+    return ramp.astype(dtype, copy=False)
 
 
 class FourierShifter:
@@ -72,8 +72,8 @@ class FourierShifter:
         d = np.asarray(d, dtype=np.float64)
         hb, wb = self.big
         h, w = self.size
-        ry = _shift_factors(hb, d * self.uy, real=False)  # (t, hb)
-        rx = _shift_factors(wb, d * self.ux, real=True)  # (t, wb//2+1)
+        ry = shift_factors(hb, d * self.uy, real=False)  # (t, hb)
+        rx = shift_factors(wb, d * self.ux, real=True)  # (t, wb//2+1)
         base = self.spec
         if single:
             base, ry, rx = self.spec32, ry.astype(np.complex64), rx.astype(np.complex64)

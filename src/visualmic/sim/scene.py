@@ -81,7 +81,7 @@ from ..io.atomic import atomic_path, check_output_path
 from ._common import SCALE_16
 from ._scene_spec import Scene, load_scene, scene_from_options
 from .bounds import crb_snr_db, periodic_gradients, translation_crb, unit_vector
-from .render import write_video
+from .render import shift_factors, write_video
 from .sounds import AUDIO_KINDS, make_audio, object_response
 from .synthesize import sidecar_paths
 from .textures import TEXTURES, make_texture
@@ -149,18 +149,6 @@ def scene_truth_paths(path, n_modes: int) -> list[Path]:
 # --------------------------------------------------------------------------- rendering
 
 
-def _shift_ramps(n: int, d: np.ndarray, *, real: bool) -> np.ndarray:
-    """``exp(-2πi k d)`` (t, n_bins); the Nyquist term of an even axis gets ``cos(π d)``.
-
-    Same exact-interpolant convention as :func:`visualmic.sim.synthesize.render_frames`.
-    """
-    k = sfft.rfftfreq(n) if real else sfft.fftfreq(n)
-    ramp = np.exp(-2j * np.pi * d[:, None] * k[None, :])
-    if n % 2 == 0:
-        ramp[:, -1 if real else n // 2] = np.cos(np.pi * d)
-    return ramp.astype(np.complex64)
-
-
 class _WindowShifter:
     """Fourier-translate one periodic texture and crop one window of it (float32)."""
 
@@ -175,8 +163,9 @@ class _WindowShifter:
         hb, wb = self.big
         h, w = self.size
         d = np.asarray(d, dtype=np.float64)
-        spec = self.spec[None] * _shift_ramps(wb, d * self.ux, real=True)[:, None, :]
-        spec *= _shift_ramps(hb, d * self.uy, real=False)[:, :, None]
+        rx = shift_factors(wb, d * self.ux, real=True, dtype=np.complex64)
+        spec = self.spec[None] * rx[:, None, :]
+        spec *= shift_factors(hb, d * self.uy, real=False, dtype=np.complex64)[:, :, None]
         rows = sfft.ifft(spec, axis=1)[:, self.top : self.top + h]
         return sfft.irfft(rows, n=wb, axis=2)[:, :, self.left : self.left + w]
 
