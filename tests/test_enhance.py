@@ -153,6 +153,41 @@ def test_noise_floor_of_white_noise(rng):
     assert float(feats[0, 5:-5].mean()) * 10 == pytest.approx(-2.51, abs=0.6)
 
 
+def test_noise_floor_is_capped_at_the_white_level_under_a_sound_that_fills_the_bins(rng):
+    # White noise (variance 1) plus a loud stationary sound in bins 10..35 of 65 all the time:
+    # each of those bins' quantile is the sound's, ~100x the noise.  The cap brings their
+    # estimate to <= 2 (3 dB) x the white level; without it they read as ~100x the noise.
+    from scipy.signal import butter, sosfiltfilt
+
+    n = 40000
+    loud = sosfiltfilt(butter(8, [0.15, 0.55], btype="band", output="sos"), rng.normal(0, 30, n))
+    x = torch.from_numpy((rng.normal(0, 1, n) + loud).astype(np.float32))[None]
+    capped = EnhancerNet()
+    uncapped = EnhancerNet(EnhancerConfig(white_cap_db=None))
+    spec = capped.stft(x)
+    power = spec.real**2 + spec.imag**2
+    true = float((capped.window**2).sum())  # white noise of variance 1, per bin
+    inside = slice(14, 32)
+    est = capped.noise_floor(power)[0, inside, 0].numpy() / true
+    assert np.all(est < 2.0 * 1.25) and np.all(est > 0.5), est  # 3 dB, estimation error
+    raw = uncapped.noise_floor(power)[0, inside, 0].numpy() / true
+    assert np.median(raw) > 30, raw
+    # white noise alone is not changed by the cap (it sits within 3 dB of its own level)
+    w = torch.from_numpy(rng.normal(0, 1, (1, n)).astype(np.float32))
+    pw = capped.stft(w).abs() ** 2
+    np.testing.assert_allclose(capped.noise_floor(pw).numpy(), uncapped.noise_floor(pw).numpy(),
+                               rtol=1e-6)
+
+
+def test_config_of_a_checkpoint_written_before_the_cap_keeps_its_behaviour():
+    d = EnhancerConfig().to_dict()
+    del d["white_cap_db"]
+    assert EnhancerConfig.from_dict(d).white_cap_db is None
+    assert EnhancerConfig.from_dict(EnhancerConfig().to_dict()).white_cap_db == 3.0
+    with pytest.raises(ParameterError, match="white_cap_db"):
+        EnhancerConfig(white_cap_db=-1.0)
+
+
 def test_rate_outside_the_trained_rates_falls_back_with_a_warning(rng):
     enh = Enhancer(_scrambled())  # no "rates" in its info: trained at its own rate only
     x = rng.standard_normal(8800)
@@ -437,6 +472,21 @@ def test_train_config_validation():
         EnhancerTrainConfig(segment=5.0)
     with pytest.raises(ParameterError, match="seed"):
         EnhancerTrainConfig(seed=-1)
+    with pytest.raises(ParameterError, match="snr_db"):
+        EnhancerTrainConfig(snr_db=(30.0, 3.0))
+    with pytest.raises(ParameterError, match="val_snr_db"):
+        EnhancerTrainConfig(val_snr_db=(5.0, float("nan")))
+
+
+def test_cached_data_are_not_reused_across_espeak_availability(monkeypatch):
+    # A bank made without espeak-ng holds synthetic voices for "speech": not reused once it is there.
+    cfg = EnhancerTrainConfig()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    without = cfg.data_key()
+    assert without["espeak"] is False
+    assert cfg.data_key() == without
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    assert cfg.data_key() != without and cfg.data_key()["espeak"] is True
 
 
 # --------------------------------------------------------------------------- training
@@ -507,8 +557,8 @@ def test_shipped_checkpoint_records_its_rates_and_content():
 @pytest.mark.parametrize("rate", [600.0, 1000.0])
 def test_shipped_checkpoint_helps_plucked_strings_at_low_rates(rate):
     # Strings in white noise at 10 dB (the classical estimate's noise is white): the shipped
-    # model, which runs natively at these rates, gains over 1 dB on average over three
-    # pieces, and loses at most 1 dB on any (measured: -0.6 dB on one piece at 1000 fps).
+    # model, which runs natively at these rates, gains at least 1 dB on each of three pieces
+    # (measured: +3.4, +4.1, +6.9 dB at 600 fps; +2.2, +4.1, +5.2 dB at 1000 fps).
     from visualmic.learn.enhance_content import plucked_strings
 
     n = int(3 * rate)
@@ -523,7 +573,7 @@ def test_shipped_checkpoint_helps_plucked_strings_at_low_rates(rate):
         assert enh.info["fallback"] is None
         gains.append(snr(out, clean, rate=rate, band=band, max_lag=3)
                      - snr(y, clean, rate=rate, band=band, max_lag=3))
-    assert np.mean(gains) > 1.0 and min(gains) > -1.0, gains
+    assert min(gains) > 1.0 and np.mean(gains) > 2.0, gains
 
 
 @needs_shipped

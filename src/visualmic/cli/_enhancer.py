@@ -79,12 +79,15 @@ def register(subparsers) -> None:
     g.add_argument("--other", type=non_negative_int, default=120, metavar="N",
                    help="tones and chirps (default 120)")
     for kind, default, what in (("voice", 150, "synthetic voices (speech without espeak-ng)"),
-                                ("plucked", 250, "plucked strings"), ("bowed", 100, "bowed strings"),
+                                ("plucked", 350, "plucked strings"), ("bowed", 150, "bowed strings"),
                                 ("percussion", 120, "percussion"),
-                                ("hum", 120, "engine and machine hums"),
+                                ("hum", 180, "engine and machine hums"),
                                 ("noise", 60, "band-limited noises"), ("silence", 30, "silences")):
         g.add_argument(f"--{kind}", type=non_negative_int, default=default, metavar="N",
                        help=f"clean {what} (default {default})")
+    g.add_argument("--snr", type=float, nargs=2, default=(3.0, 40.0), metavar=("LO", "HI"),
+                   help="in-band SNR range (dB) of 75%% of the training mixtures (default 3 40; "
+                   "the rest: -8 to 45)")
     g.add_argument("--renders", type=non_negative_int, default=0, metavar="N",
                    help="videos rendered and recovered for the noise bank (default 0: "
                    "synthetic white noise)")
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         n_speech=args.speech, n_music=args.music, n_other=args.other, n_renders=args.renders,
         n_voice=args.voice, n_plucked=args.plucked, n_bowed=args.bowed,
         n_percussion=args.percussion, n_hum=args.hum, n_noise=args.noise, n_silence=args.silence,
-        n_val=args.val_videos, threads=args.threads, init=args.init,
+        n_val=args.val_videos, threads=args.threads, init=args.init, snr_db=tuple(args.snr),
     )
 
     def log(msg: str) -> None:

@@ -1,14 +1,21 @@
-"""Steps shared by the engine's entry points (recover, map): open a source, run the chain."""
+"""Steps shared by the engine's entry points: open a source, run the chain, post-process.
+
+``recover`` and ``map`` open and run; ``recover`` post-processes its combined signal.
+"""
 
 from __future__ import annotations
 
+import time
 import warnings
 
+import numpy as np
+
+from ..core import post
 from ..io.video import VideoReader, open_video
 from .chain import Chain, ChainSignals
 from .threads import prefetch
 
-__all__ = ["open_reader", "run_chain"]
+__all__ = ["open_reader", "run_chain", "postprocess", "enhance_effect"]
 
 
 def open_reader(source, **options) -> tuple[VideoReader, list[str]]:
@@ -36,3 +43,31 @@ def run_chain(chain: Chain, reader: VideoReader, *, chunk_size: int, dask, worke
         return chain.run(chunks)
     finally:  # stop the decoding thread, also when the estimator fails
         chunks.close()
+
+
+def postprocess(y: np.ndarray, rate: float, *, highpass, enhance, denoise, denoise_options,
+                output_rate) -> tuple[np.ndarray, float, float]:
+    """High-pass, enhance, denoise, resample, normalise; return audio, its rate, enhance time."""
+    if highpass:
+        y = post.highpass(y, rate, cutoff=highpass)
+    t_enhance = 0.0
+    if enhance is not None:
+        t_e = time.perf_counter()
+        y = enhance(y, rate)
+        t_enhance = time.perf_counter() - t_e
+    if denoise == "specsub":
+        y = post.spectral_subtraction(y, rate, **(denoise_options or {}))
+    out_rate = rate
+    if output_rate is not None and float(output_rate) != rate:
+        y = post.resample(y, rate, float(output_rate))
+        out_rate = float(output_rate)
+    return post.normalize(y).astype(np.float32), out_rate, t_enhance
+
+
+def enhance_effect(enhance) -> dict | None:
+    """What the enhancer reported about its last call (how much of the signal it changed)."""
+    if enhance is None:
+        return None
+    info = getattr(enhance, "info", None) or {}
+    keys = ("changed_fraction", "guarded_fraction", "excess_removal", "fallback", "rate")
+    return {k: info[k] for k in keys if k in info} or None

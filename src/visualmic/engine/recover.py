@@ -26,7 +26,7 @@ from ..core.cells import default_cell
 from ..core.combine import combine_long
 from ..core.pyramid import Band, SteerablePyramid
 from ..io.video import LOW_FPS, VideoReader, playback_rate_hint
-from ._common import open_reader, run_chain
+from ._common import enhance_effect, open_reader, postprocess, run_chain
 from ._spatial import cell_summary, combine_spatial, motion_px, source_band_signals, split_sources
 from .chain import Chain, check_method
 from .threads import single_blas_thread
@@ -373,10 +373,10 @@ def recover(
     t2 = time.perf_counter()
     post_opts = dict(highpass=highpass, enhance=enhance, denoise=denoise,
                      denoise_options=denoise_options, output_rate=output_rate)
-    audio, out_rate, t_enhance = _postprocess(comb.signal, rate, **post_opts)
+    audio, out_rate, t_enhance = postprocess(comb.signal, rate, **post_opts)
     if "sources_motion" in extras:
         post_opts["enhance"] = None  # one enhancer call (its info describes the main track)
-        tracks = [_postprocess(m, rate, **post_opts)[0] for m in extras.pop("sources_motion")]
+        tracks = [postprocess(m, rate, **post_opts)[0] for m in extras.pop("sources_motion")]
         extras["sources_audio"] = np.stack(tracks)
     if displacement:
         bands_px = extras.pop("sources_bands", signals)
@@ -398,7 +398,7 @@ def recover(
         "highpass": highpass,
         "denoise": denoise,
         "enhance": None if enhance is None else (getattr(enhance, "info", None) or {}).get("path"),
-        "enhance_effect": _enhance_effect(enhance),
+        "enhance_effect": enhance_effect(enhance),
         "output_rate": output_rate,
         "roi": list(roi) if roi is not None else None,
         "downsample": downsample,
@@ -566,34 +566,6 @@ def _step_share(y: np.ndarray) -> tuple[int, float] | None:
     i = int(np.argmax(explained))
     share = float(explained[i]) / total
     return (int(k[i]), share) if share > 0.9 else None
-
-
-def _postprocess(y: np.ndarray, rate: float, *, highpass, enhance, denoise, denoise_options,
-                 output_rate) -> tuple[np.ndarray, float, float]:
-    """High-pass, enhance, denoise, resample, normalise; return audio, its rate, enhance time."""
-    if highpass:
-        y = post.highpass(y, rate, cutoff=highpass)
-    t_enhance = 0.0
-    if enhance is not None:
-        t_e = time.perf_counter()
-        y = enhance(y, rate)
-        t_enhance = time.perf_counter() - t_e
-    if denoise == "specsub":
-        y = post.spectral_subtraction(y, rate, **(denoise_options or {}))
-    out_rate = rate
-    if output_rate is not None and float(output_rate) != rate:
-        y = post.resample(y, rate, float(output_rate))
-        out_rate = float(output_rate)
-    return post.normalize(y).astype(np.float32), out_rate, t_enhance
-
-
-def _enhance_effect(enhance) -> dict | None:
-    """What the enhancer reported about its last call (how much of the signal it changed)."""
-    if enhance is None:
-        return None
-    info = getattr(enhance, "info", None) or {}
-    keys = ("changed_fraction", "guarded_fraction", "excess_removal", "fallback", "rate")
-    return {k: info[k] for k in keys if k in info} or None
 
 
 __all__ += ["Band"]

@@ -127,16 +127,8 @@ class Enhancer:
             If the signal is not 1-D and finite, is shorter than one STFT
             window, or ``rate`` is not positive.
         """
-        from .._validate import check_audio, check_rate
-
-        y = np.asarray(check_audio(signal, "signal"), dtype=np.float64)
-        rate = check_rate(rate)
+        y, rate = self._inputs(signal, rate)
         cfg = self.config
-        if y.size < cfg.n_fft:
-            raise ParameterError(
-                f"signal has {y.size} samples; enhancement needs at least {cfg.n_fft} "
-                f"({cfg.n_fft / rate * 1000:.0f} ms); give a longer recording"
-            )
         self.info.update(rate=rate, changed_fraction=0.0, guarded_fraction=0.0, fallback=None)
         if not np.any(y):
             return y.copy()
@@ -164,6 +156,20 @@ class Enhancer:
         self.info["guarded_fraction"] = stats["guarded"]
         return out
 
+    def _inputs(self, signal, rate) -> tuple[np.ndarray, float]:
+        """Checked signal (float64, at least one STFT window) and rate."""
+        from .._validate import check_audio, check_rate
+
+        y = np.asarray(check_audio(signal, "signal"), dtype=np.float64)
+        rate = check_rate(rate)
+        n_fft = self.config.n_fft
+        if y.size < n_fft:
+            raise ParameterError(
+                f"signal has {y.size} samples; enhancement needs at least {n_fft} "
+                f"({n_fft / rate * 1000:.0f} ms); give a longer recording"
+            )
+        return y, rate
+
     def _fall_back(self, y: np.ndarray, reason: str) -> np.ndarray:
         warnings.warn(reason, VisualMicWarning, stacklevel=3)
         self.info["fallback"] = reason
@@ -175,6 +181,7 @@ class Enhancer:
 
         cfg = self.config
         native = rate <= cfg.rate * 1.01
+
         x = y if native else resample(y, rate, cfg.rate)
         stats: dict = {}
         with torch.inference_mode(), torch_threads(self.threads):

@@ -154,9 +154,13 @@ class EnhancerTrainConfig:
         A checkpoint to start from (``""``: a new model, initialised as the
         identity).
     snr_db : tuple of float
-        Main in-band SNR range of training mixtures (dB), drawn 75% of the time.
+        Main in-band SNR range of training mixtures (dB), drawn 75% of the time
+        (3–40 dB: up to the SNR of a good high-speed recording, where the
+        enhancer must still gain and never distort).
     snr_db_wide : tuple of float
         Wider range drawn the other 25%.
+    val_snr_db : tuple of float
+        In-band SNR range of the validation mixtures (dB).
     threads : int
         Torch threads during training (1 is fastest on a busy 2-core machine).
     """
@@ -172,16 +176,16 @@ class EnhancerTrainConfig:
     seed: int = 0
     rate: float = RATE
     rates: tuple = (400.0, 20000.0)
-    low_rate_fraction: float = 0.5
+    low_rate_fraction: float = 0.6
     artefacts: float = 0.5
     n_speech: int = 300
     n_voice: int = 150
     n_music: int = 250
     n_other: int = 120
-    n_plucked: int = 250
-    n_bowed: int = 100
+    n_plucked: int = 350
+    n_bowed: int = 150
     n_percussion: int = 120
-    n_hum: int = 120
+    n_hum: int = 180
     n_noise: int = 60
     n_silence: int = 30
     clip_seconds: float = 4.0
@@ -191,8 +195,9 @@ class EnhancerTrainConfig:
     n_val: int = 16
     val_seconds: float = 3.0
     val_sizes: tuple = (112, 160)
-    snr_db: tuple = (3.0, 33.0)
+    snr_db: tuple = (3.0, 40.0)
     snr_db_wide: tuple = (-8.0, 45.0)
+    val_snr_db: tuple = (5.0, 35.0)
     threads: int = 1
     init: str = ""
 
@@ -237,6 +242,10 @@ class EnhancerTrainConfig:
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ParameterError(f"seed={self.seed!r} must be a non-negative integer")
+        for name in ("snr_db", "snr_db_wide", "val_snr_db"):
+            v = getattr(self, name)
+            if len(v) != 2 or not all(math.isfinite(x) for x in v) or not v[0] <= v[1]:
+                raise ParameterError(f"{name}={v!r} must be (lo, hi) in dB with lo <= hi")
         for name in ("render_sizes", "val_sizes"):
             lo, hi = getattr(self, name)
             if not 16 <= lo <= hi:
@@ -259,10 +268,15 @@ class EnhancerTrainConfig:
 
     def data_key(self) -> dict:
         """The fields that define the cached data banks."""
+        import shutil
+
         keys = ("seed", "rate", "rates", "low_rate_fraction", "clip_seconds", "n_renders",
                 "render_seconds", "render_sizes", "n_val", "val_seconds", "val_sizes",
-                *(f"n_{k}" for k in CONTENT_KINDS))
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in
-                ((k, getattr(self, k)) for k in keys)}
+                "val_snr_db", *(f"n_{k}" for k in CONTENT_KINDS))
+        key = {k: (list(v) if isinstance(v, tuple) else v) for k, v in
+               ((k, getattr(self, k)) for k in keys)}
+        # Speech is espeak-ng's or synthetic voices: a bank made without it is not reused with it.
+        key["espeak"] = shutil.which("espeak-ng") is not None
+        return key
 
 

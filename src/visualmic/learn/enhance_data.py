@@ -190,7 +190,7 @@ def build_validation(cache: Path, cfg: EnhancerTrainConfig, *, progress: Progres
     Mixture ``i`` is a :data:`VALIDATION_KINDS` sound (held-out seeds; speech
     with :mod:`visualmic.sim.synthesize`'s own voices and texts, or synthetic voices
     without espeak-ng) from a camera at a :data:`VALIDATION_RATES` rate (in
-    turn), mixed at 5–25 dB in its scored band with synthetic noise and
+    turn), mixed at ``cfg.val_snr_db`` (5–35 dB) in its scored band with synthetic noise and
     artefacts from a separate seed stream, at min(its rate, ``cfg.rate``)
     (rates above the model's are what it sees of them: the band below its
     Nyquist frequency).
@@ -217,7 +217,7 @@ def build_validation(cache: Path, cfg: EnhancerTrainConfig, *, progress: Progres
             src = min(VALIDATION_RATES[i % len(VALIDATION_RATES)], cfg.rate)
             clean, info = _source_sound(kind, rng, cfg, src, cfg.val_seconds, held_out=True)
             noise = make_noise(rng, n, src, cfg)
-            snr = float(rng.uniform(5, 25))
+            snr = float(rng.uniform(*cfg.val_snr_db))
             tgt[i], est[i] = _mix(clean, noise, snr, src, cfg.rate)
             params.append({"kind": info["kind"], "rate": VALIDATION_RATES[i % 4], "snr_db": snr})
             report(progress, i + 1, cfg.n_val)

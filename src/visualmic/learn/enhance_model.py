@@ -108,6 +108,16 @@ class EnhancerConfig:
         ``(lo, hi)`` in dB: the floor is off below ``lo`` (a noise-only bin
         exceeds 6 dB with probability e^-4 = 2%), fully on above ``hi`` (12 dB:
         probability 1e-7), and ramps linearly in dB in between.
+    white_cap_db : float or None
+        The noise estimate of a bin is capped at this many dB above the
+        signal's white-noise level (the 30th percentile of the per-bin
+        estimates across frequency), because the classical estimate's noise is
+        white to ±30%: a sound that fills a bin most of the time (dense
+        harmonics, a hum, sustained notes at high SNR) otherwise reads as
+        noise there.  ``None``: no cap (checkpoints written before it).
+    white_quantile : float
+        The quantile across frequency bins of the per-bin noise estimates that
+        is taken as the white-noise level for ``white_cap_db``.
     """
 
     rate: float = 2200.0
@@ -124,6 +134,8 @@ class EnhancerConfig:
     feature_range_db: tuple = (-30.0, 60.0)
     guard: bool = True
     guard_db: tuple = (6.0, 12.0)
+    white_cap_db: float | None = 3.0
+    white_quantile: float = 0.3
 
     def __post_init__(self):
         def positive_int(name, v):
@@ -152,6 +164,14 @@ class EnhancerConfig:
             )
         if self.noise_smooth % 2 == 0:
             raise ParameterError(f"EnhancerConfig.noise_smooth={self.noise_smooth} must be odd")
+        if not 0 < self.white_quantile < 1:
+            raise ParameterError(f"EnhancerConfig.white_quantile={self.white_quantile!r} must be in (0, 1)")
+        if self.white_cap_db is not None and not (
+            isinstance(self.white_cap_db, (int, float)) and 0 <= self.white_cap_db < 60
+        ):
+            raise ParameterError(
+                f"EnhancerConfig.white_cap_db={self.white_cap_db!r} must be in [0, 60) dB or None"
+            )
         if not self.mask_max > 0:
             raise ParameterError(f"EnhancerConfig.mask_max={self.mask_max!r} must be > 0")
         g_lo, g_hi = self.guard_db
@@ -188,6 +208,7 @@ class EnhancerConfig:
                 "written by another version of visualmic"
             )
         kw = dict(d)
+        kw.setdefault("white_cap_db", None)  # written before the cap existed: keep its behaviour
         for key in ("front_kernel", "dilations", "feature_range_db", "guard_db"):
             if key in kw:
                 kw[key] = tuple(kw[key])
@@ -309,18 +330,39 @@ class EnhancerNet(nn.Module):
 
         The ``noise_quantile`` quantile of each bin's power over time, divided by
         ``-ln(1 - q)`` (the quantile of a unit exponential, the distribution of
-        a noise-only bin), median-filtered across ``noise_smooth`` bins.
+        a noise-only bin), median-filtered across ``noise_smooth`` bins, and
+        capped at ``white_cap_db`` above the white-noise level across
+        frequency (see :class:`EnhancerConfig`).
         """
         cfg = self.config
         k_th = min(power.shape[-1], max(1, int(round(cfg.noise_quantile * power.shape[-1]))))
         q = torch.kthvalue(power, k_th, dim=-1, keepdim=True).values
         q = q / -math.log1p(-cfg.noise_quantile)
-        k = cfg.noise_smooth
+        q = self._smooth_bins(q)
+        if cfg.white_cap_db is not None:
+            q = torch.minimum(q, self._white_level(q) * 10 ** (cfg.white_cap_db / 10))
+        floor = power.mean(dim=(1, 2), keepdim=True) * 1e-9 + 1e-30
+        return torch.maximum(q, floor)
+
+    def _smooth_bins(self, q: torch.Tensor) -> torch.Tensor:
+        """Median filter of ``(B, F, 1)`` across ``noise_smooth`` bins (edges replicated)."""
+        k = self.config.noise_smooth
         if k > 1 and q.shape[1] >= k:
             padded = F.pad(q.transpose(1, 2), (k // 2, k // 2), mode="replicate")
             q = padded.unfold(-1, k, 1).median(dim=-1).values.transpose(1, 2)
-        floor = power.mean(dim=(1, 2), keepdim=True) * 1e-9 + 1e-30
-        return torch.maximum(q, floor)
+        return q
+
+    def _white_level(self, q: torch.Tensor) -> torch.Tensor:
+        """White-noise level ``(B, 1, 1)``: the ``white_quantile`` of the per-bin noise ``q`` ``(B, F, 1)``.
+
+        Bins 0-1 (under the 20 Hz high-pass at the lowest rates) and the top
+        10% (the anti-alias filter of a resampled signal) are left out.
+        """
+        n_bins = q.shape[1]
+        lo, hi = min(2, n_bins - 1), max(min(2, n_bins - 1) + 1, int(0.9 * n_bins))
+        band = q[:, lo:hi, 0]
+        k = max(1, int(round(self.config.white_quantile * band.shape[1])))
+        return torch.kthvalue(band, k, dim=1).values[:, None, None]
 
     def features(self, power: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """A-posteriori SNR ``power / noise`` in units of 10 dB, clipped: ``(B, F, T)``."""

@@ -248,12 +248,23 @@ def _prepare_data(cache: Path, cfg: EnhancerTrainConfig, progress, say):
     return ExampleSampler(clips, rates, noises, cfg), val, base, stage["offset"], total
 
 
+#: EnhancerConfig fields that older checkpoints lack (they load with the feature off).
+_NEWER_FEATURES = ("white_cap_db",)
+
+
 def _start(cfg, state, state_path, model_config, val, base, say):
     """The model, optimiser and schedule: new, from ``cfg.init``, or resumed from ``state``."""
     if state is not None:
         model = model_from_checkpoint(state, source=repr(str(state_path)))
     elif cfg.init:
-        model = model_from_checkpoint(read_checkpoint(cfg.init), source=repr(cfg.init))
+        ckpt = read_checkpoint(cfg.init)
+        model = model_from_checkpoint(ckpt, source=repr(cfg.init))
+        newer = {k: getattr(EnhancerConfig, k) for k in _NEWER_FEATURES
+                 if k not in ckpt["model_config"]}
+        if newer:
+            # Continue a model written before the white-noise cap with it on (the weights carry
+            # over: the cap only changes the noise estimate).
+            model.config = dataclasses.replace(model.config, **newer)
         say(f"starting from {cfg.init}")
     else:
         model = EnhancerNet(model_config or EnhancerConfig())
