@@ -397,14 +397,15 @@ def test_sampler_mixes_at_the_requested_snr(rng):
     clips = rng.standard_normal((5, 2200)).astype(np.float32)
     noises = [rng.standard_normal(2200).astype(np.float32) for _ in range(3)]
     sampler = ExampleSampler(clips, np.full(5, RATE), noises, cfg)
-    x, t = sampler.batch(3)
-    assert x.shape == t.shape == (6, 1100)
+    x, t, ref = sampler.batch(3)
+    assert x.shape == t.shape == ref.shape == (6, 1100)
     got = [snr(xi.double().numpy(), ti.double().numpy(), rate=RATE, band=(80, 990))
            for xi, ti in zip(x, t)]
     # LS-scaled SNR of x against t at a 10 dB mixture: 10 log10(10) ~ 10 dB (+ a little)
     assert np.allclose(got, 10.0, atol=1.0)
-    x2, _ = sampler.batch(3)
+    x2, _, ref2 = sampler.batch(3)
     torch.testing.assert_close(x, x2)  # a step's batch is reproducible (resume)
+    torch.testing.assert_close(ref, ref2)
 
 
 def test_low_rate_examples_are_made_at_their_own_rate(rng):
@@ -414,7 +415,7 @@ def test_low_rate_examples_are_made_at_their_own_rate(rng):
                               snr_db=(10.0, 10.0), snr_db_wide=(10.0, 10.0))
     clip = np.sin(2 * np.pi * 110 * np.arange(2200) / 600.0) * np.hanning(2200)
     sampler = ExampleSampler(clip[None].astype(np.float32), np.array([600.0]), [], cfg)
-    x, t = sampler.batch(0)
+    x, t, _ = sampler.batch(0)
     got = [snr(xi.double().numpy(), ti.double().numpy(), rate=600.0, band=(80, 270))
            for xi, ti in zip(x, t)]
     assert np.allclose(got, 10.0, atol=1.0)

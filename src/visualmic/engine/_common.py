@@ -46,14 +46,20 @@ def run_chain(chain: Chain, reader: VideoReader, *, chunk_size: int, dask, worke
 
 
 def postprocess(y: np.ndarray, rate: float, *, highpass, enhance, denoise, denoise_options,
-                output_rate) -> tuple[np.ndarray, float, float]:
-    """High-pass, enhance, denoise, resample, normalise; return audio, its rate, enhance time."""
+                output_rate, noise_ref=None) -> tuple[np.ndarray, float, float]:
+    """High-pass, enhance, denoise, resample, normalise; return audio, its rate, enhance time.
+
+    ``noise_ref`` (a noise reference of ``y``'s estimation noise, raw) goes to the
+    enhancer as ``noise=``, high-passed like ``y``.
+    """
     if highpass:
         y = post.highpass(y, rate, cutoff=highpass)
+        if noise_ref is not None:
+            noise_ref = post.highpass(noise_ref, rate, cutoff=highpass)
     t_enhance = 0.0
     if enhance is not None:
         t_e = time.perf_counter()
-        y = enhance(y, rate)
+        y = enhance(y, rate) if noise_ref is None else enhance(y, rate, noise=noise_ref)
         t_enhance = time.perf_counter() - t_e
     if denoise == "specsub":
         y = post.spectral_subtraction(y, rate, **(denoise_options or {}))
@@ -69,5 +75,6 @@ def enhance_effect(enhance) -> dict | None:
     if enhance is None:
         return None
     info = getattr(enhance, "info", None) or {}
-    keys = ("changed_fraction", "guarded_fraction", "excess_removal", "fallback", "rate")
+    keys = ("changed_fraction", "guarded_fraction", "excess_removal", "fallback", "rate",
+            "noise_reference")
     return {k: info[k] for k in keys if k in info} or None

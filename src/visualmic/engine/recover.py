@@ -27,7 +27,14 @@ from ..core.combine import combine_long
 from ..core.pyramid import Band, SteerablePyramid
 from ..io.video import LOW_FPS, VideoReader, playback_rate_hint
 from ._common import enhance_effect, open_reader, postprocess, run_chain
-from ._spatial import cell_summary, combine_spatial, motion_px, source_band_signals, split_sources
+from ._spatial import (
+    cell_summary,
+    combine_spatial,
+    motion_px,
+    noise_reference,
+    source_band_signals,
+    split_sources,
+)
 from .chain import Chain, check_method
 from .threads import single_blas_thread
 from .vibmap import input_boxes
@@ -281,7 +288,10 @@ def recover(
         a neural network trained on synthetic videos removes noise using the
         structure of sound. A callable ``enhance(y, rate) -> y`` (e.g. from
         :func:`visualmic.learn.enhance.load_enhancer`; its ``info`` dict, if any, is
-        recorded). ``visualmic.recover`` also takes ``True`` (the model shipped with
+        recorded; with ``weighting="spatial"``, one whose ``accepts_noise_reference`` is
+        true is also given ``noise=`` a noise reference from two halves of the frame,
+        see :func:`visualmic.core.combine.split_half_noise`, high-passed like ``y``).
+        ``visualmic.recover`` also takes ``True`` (the model shipped with
         the package) or a checkpoint path written by ``visualmic train-enhancer``, and
         loads it. Default ``None``: off (PyTorch is then never imported).
     output_rate : float, optional
@@ -356,7 +366,9 @@ def recover(
         if spatial:
             comb, extras = _spatial_steps(sig.cells, chain, reader, rate=rate, highpass=highpass,
                                           max_lag=int(max_lag), sources=sources,
-                                          brightness=sig.brightness)
+                                          brightness=sig.brightness,
+                                          reference=getattr(enhance, "accepts_noise_reference",
+                                                            False))
             if extras["cells"]["n_flicker"]:
                 msg = (f"{extras['cells']['n_flicker']} cell(s) flicker (their brightness "
                        "changes far more than motion explains: a light or a highlight) and were "
@@ -373,7 +385,9 @@ def recover(
     t2 = time.perf_counter()
     post_opts = dict(highpass=highpass, enhance=enhance, denoise=denoise,
                      denoise_options=denoise_options, output_rate=output_rate)
-    audio, out_rate, t_enhance = postprocess(comb.signal, rate, **post_opts)
+    audio, out_rate, t_enhance = postprocess(comb.signal, rate,
+                                             noise_ref=extras.pop("noise_reference", None),
+                                             **post_opts)
     if "sources_motion" in extras:
         post_opts["enhance"] = None  # one enhancer call (its info describes the main track)
         tracks = [postprocess(m, rate, **post_opts)[0] for m in extras.pop("sources_motion")]
@@ -424,16 +438,23 @@ def recover(
 
 
 def _spatial_steps(cells, chain: Chain, reader, *, rate: float, highpass, max_lag: int,
-                   sources, brightness=None) -> tuple:
-    """Cells -> one track (and sources): the combination and the Recovery's extra fields."""
+                   sources, brightness=None, reference: bool = False) -> tuple:
+    """Cells -> one track (and sources): the combination and the Recovery's extra fields.
+
+    With ``reference``, also the enhancer's noise reference (``extras["noise_reference"]``).
+    """
     est = chain.estimator
     res = combine_spatial(cells, est, rate=rate, highpass=highpass, max_lag=max_lag,
                           orientations=chain.pyramid.orientations, brightness=brightness)
+    if reference:
+        extras_ref = noise_reference(cells, res, rate=rate, highpass=highpass, max_lag=max_lag)
     if res.flicker.any():
         cells = np.array(cells, dtype=np.float64)
         cells[:, res.flicker] = 0.0  # the sources leave them out too
     boxes = input_boxes(res.grid, reader)
     extras = {"cells": cell_summary(res, boxes)}
+    if reference:
+        extras["noise_reference"] = extras_ref
     if sources is not None:
         src = split_sources(cells, res, sources, rate=rate, highpass=highpass, max_lag=max_lag,
                             orientations=chain.pyramid.orientations)

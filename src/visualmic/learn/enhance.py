@@ -76,6 +76,9 @@ class Enhancer:
     (2200,)
     """
 
+    #: ``recover`` hands this enhancer a noise reference (``noise=``).
+    accepts_noise_reference = True
+
     #: Fall back to the input when the mask removes, beyond the noise estimate's energy,
     #: more than this fraction of the rest (the energy the noise cannot explain).
     max_excess_removal = 0.25
@@ -94,7 +97,8 @@ class Enhancer:
             return (self.config.rate * 0.99, self.config.rate * 1.01)
         return (float(r[0]), float(r[1]))
 
-    def __call__(self, signal, rate: float, *, chunk_seconds: float | None = 30.0) -> np.ndarray:
+    def __call__(self, signal, rate: float, *, noise=None,
+                 chunk_seconds: float | None = 30.0) -> np.ndarray:
         """Enhance one motion signal.
 
         Parameters
@@ -104,6 +108,13 @@ class Enhancer:
         rate : float
             Its sampling rate in Hz (the video frame rate).  See the class
             notes for rates other than the model's.
+        noise : np.ndarray [shape=(n,)], optional
+            A noise reference: a signal whose power spectrum is about that of
+            the noise in ``signal`` (``recover`` gives one made from two halves
+            of the frame, see :func:`visualmic.core.combine.split_half_noise`,
+            high-passed like ``signal``).  Where a sound fills a frequency bin
+            all the time, the signal alone cannot tell its noise level; the
+            reference bounds it.
         chunk_seconds : float or None, optional
             Network chunk length in seconds (default 30: memory stays bounded
             on long videos); ``None`` processes everything at once.  The
@@ -127,9 +138,10 @@ class Enhancer:
             If the signal is not 1-D and finite, is shorter than one STFT
             window, or ``rate`` is not positive.
         """
-        y, rate = self._inputs(signal, rate)
+        y, rate, noise = self._inputs(signal, rate, noise)
         cfg = self.config
-        self.info.update(rate=rate, changed_fraction=0.0, guarded_fraction=0.0, fallback=None)
+        self.info.update(rate=rate, changed_fraction=0.0, guarded_fraction=0.0, fallback=None,
+                         noise_reference=noise is not None and bool(np.any(noise)))
         if not np.any(y):
             return y.copy()
         chunk = None
@@ -143,7 +155,7 @@ class Enhancer:
             return self._fall_back(
                 y, f"the enhancer was trained at {span}, not {rate:g} Hz; "
                    "the signal is returned unenhanced (train one with `visualmic train-enhancer`)")
-        out, stats = self._run(y, rate, chunk)
+        out, stats = self._run(y, rate, chunk, noise)
         excess = (stats["removed"] - stats["noise"]) / max(stats["total"] - stats["noise"],
                                                            stats["noise"])
         self.info["excess_removal"] = excess
@@ -156,8 +168,8 @@ class Enhancer:
         self.info["guarded_fraction"] = stats["guarded"]
         return out
 
-    def _inputs(self, signal, rate) -> tuple[np.ndarray, float]:
-        """Checked signal (float64, at least one STFT window) and rate."""
+    def _inputs(self, signal, rate, noise) -> tuple[np.ndarray, float, np.ndarray | None]:
+        """Checked signal (float64, at least one STFT window), rate and noise reference."""
         from .._validate import check_audio, check_rate
 
         y = np.asarray(check_audio(signal, "signal"), dtype=np.float64)
@@ -168,14 +180,20 @@ class Enhancer:
                 f"signal has {y.size} samples; enhancement needs at least {n_fft} "
                 f"({n_fft / rate * 1000:.0f} ms); give a longer recording"
             )
-        return y, rate
+        if noise is not None:
+            noise = np.asarray(check_audio(noise, "noise"), dtype=np.float64)
+            if noise.shape != y.shape:
+                raise ParameterError(f"noise reference has {noise.size} samples, the signal "
+                                     f"{y.size}; give one of the same length")
+        return y, rate, noise
 
     def _fall_back(self, y: np.ndarray, reason: str) -> np.ndarray:
         warnings.warn(reason, VisualMicWarning, stacklevel=3)
         self.info["fallback"] = reason
         return y.copy()
 
-    def _run(self, y: np.ndarray, rate: float, chunk: int | None) -> tuple[np.ndarray, dict]:
+    def _run(self, y: np.ndarray, rate: float, chunk: int | None,
+             noise: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
         """Enhance natively up to the model's rate; above it, the band below its Nyquist only."""
         from ..core.post import resample
 
@@ -183,10 +201,17 @@ class Enhancer:
         native = rate <= cfg.rate * 1.01
 
         x = y if native else resample(y, rate, cfg.rate)
+
+        def tensor(v):
+            return torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))[None]
+
+        ref = None
+        if noise is not None:
+            ref = tensor(noise if native else resample(noise, rate, cfg.rate)[: x.size])
         stats: dict = {}
         with torch.inference_mode(), torch_threads(self.threads):
-            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
-            out = self.model.enhance(t, chunk_frames=chunk, stats=stats)[0].double().numpy()
+            out = self.model.enhance(tensor(x), reference=ref, chunk_frames=chunk,
+                                     stats=stats)[0].double().numpy()
         stats = {k: float(v[0]) for k, v in stats.items()}
         if native:
             return out, stats

@@ -15,7 +15,7 @@ from .enhance_config import BAND, EnhancerTrainConfig, scored_band
 from .enhance_sounds import clean_sound
 
 __all__ = ["build_audio_bank", "build_validation", "ExampleSampler", "make_noise", "highpass20",
-           "band_power", "VALIDATION_RATES", "VALIDATION_KINDS"]
+           "band_power", "VALIDATION_RATES", "VALIDATION_KINDS", "noise_reference"]
 
 
 
@@ -139,14 +139,16 @@ def band_power(y: np.ndarray, rate: float, band=BAND) -> float:
 
 
 def make_noise(rng: np.random.Generator, n: int, src_rate: float, cfg: EnhancerTrainConfig,
-               noises: list | None = None) -> np.ndarray:
+               noises: list | None = None, *, with_base: bool = False):
     """``n`` samples of estimation noise from a camera at ``src_rate`` (made at min(src_rate, rate)).
 
     A crop of a rendered video's noise (half the time, when ``noises`` is given)
     or white noise with a random spectral tilt (±3 dB), at unit variance, with
     a random sign and time direction (30% of the time the mixture of two);
     recording artefacts with probability ``cfg.artefacts`` (their frequencies
-    folded at ``src_rate``); high-passed at 20 Hz.
+    folded at ``src_rate``); high-passed at 20 Hz.  With ``with_base``, also the
+    noise before the artefacts (what a noise reference from two halves of the frame
+    sees: a flicker is common to both), as ``(noise, base)``.
     """
     from .enhance_content import add_artefacts
 
@@ -169,9 +171,28 @@ def make_noise(rng: np.random.Generator, n: int, src_rate: float, cfg: EnhancerT
     x = one()
     if rng.random() < 0.3:
         x = (x + one()) / math.sqrt(2)
+    base = x
     if rng.random() < cfg.artefacts:
         x = add_artefacts(x, r, rng)
-    return highpass20(x, r)
+    return (highpass20(x, r), highpass20(base, r)) if with_base else highpass20(x, r)
+
+
+def noise_reference(base: np.ndarray, rng: np.random.Generator, *, p_none: float = 0.3) -> np.ndarray:
+    """A training noise reference like the one ``recover`` gives the enhancer.
+
+    Another realisation of ``base`` (its Fourier magnitudes with random phases),
+    at a power 2.5 dB below to 1 dB above it (``recover``'s reference from two
+    halves of the frame reads 0.8-1.1x the combination's noise) with a random
+    tilt of ±1 dB; all zeros (no reference) with probability ``p_none``.
+    """
+    if rng.random() < p_none:
+        return np.zeros_like(base)
+    spec = np.fft.rfft(base)
+    phase = np.exp(2j * np.pi * rng.random(spec.size))
+    phase[0] = 1.0
+    f = np.linspace(-0.5, 0.5, spec.size)
+    gain_db = rng.uniform(-2.5, 1.0) + rng.uniform(-1.0, 1.0) * 2 * f
+    return np.fft.irfft(np.abs(spec) * phase * 10 ** (gain_db / 20), base.size)
 
 
 def _mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, src_rate: float, rate: float):
@@ -198,12 +219,13 @@ def build_validation(cache: Path, cfg: EnhancerTrainConfig, *, progress: Progres
     Returns
     -------
     list of dict
-        ``estimate`` and ``target`` (float32), ``rate`` (the source frame
-        rate) and ``params`` per mixture.
+        ``estimate``, ``target`` and ``reference`` (a noise reference, see
+        :func:`noise_reference`; zeros for the last quarter) (float32),
+        ``rate`` (the source frame rate) and ``params`` per mixture.
     """
     cache = Path(cache)
     path = cache / "validation.npz"
-    key = {"what": "validation-mixtures", **cfg.data_key()}
+    key = {"what": "validation-mixtures", "references": 1, **cfg.data_key()}
     hit = cached_npz(path, key)
     if hit is None:
         rngs = [np.random.default_rng(s) for s in
@@ -211,22 +233,27 @@ def build_validation(cache: Path, cfg: EnhancerTrainConfig, *, progress: Progres
         n = int(round(cfg.rate * cfg.val_seconds))
         est = np.zeros((cfg.n_val, n), np.float32)
         tgt = np.zeros((cfg.n_val, n), np.float32)
+        ref = np.zeros((cfg.n_val, n), np.float32)
         params = []
         for i, rng in enumerate(rngs):
             kind = VALIDATION_KINDS[i % len(VALIDATION_KINDS)]
             src = min(VALIDATION_RATES[i % len(VALIDATION_RATES)], cfg.rate)
             clean, info = _source_sound(kind, rng, cfg, src, cfg.val_seconds, held_out=True)
-            noise = make_noise(rng, n, src, cfg)
+            noise, base = make_noise(rng, n, src, cfg, with_base=True)
             snr = float(rng.uniform(*cfg.val_snr_db))
             tgt[i], est[i] = _mix(clean, noise, snr, src, cfg.rate)
+            # the last quarter without a reference (a plain enhancer(y, rate) call)
+            ref[i] = noise_reference(base, rng, p_none=float(i >= cfg.n_val * 3 // 4))
             params.append({"kind": info["kind"], "rate": VALIDATION_RATES[i % 4], "snr_db": snr})
             report(progress, i + 1, cfg.n_val)
-        save_npz(path, estimate=est, target=tgt, params=json.dumps(params), key=json.dumps(key))
+        save_npz(path, estimate=est, target=tgt, reference=ref, params=json.dumps(params),
+                 key=json.dumps(key))
         hit = np.load(path, allow_pickle=False)
         if log:
             log(f"validation: {cfg.n_val} held-out mixtures -> {path}")
     params = json.loads(str(hit["params"]))
     return [{"estimate": np.asarray(hit["estimate"][i]), "target": np.asarray(hit["target"][i]),
+             "reference": np.asarray(hit["reference"][i]),
              "rate": p["rate"], "params": p}
             for i, p in enumerate(params)]
 
@@ -271,18 +298,21 @@ class ExampleSampler:
                 break
         return x, float(self.rates[i])
 
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets ``(batch_size, n)`` float32 for optimiser step ``step``."""
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Inputs, targets and noise references ``(batch_size, n)`` float32 for step ``step``.
+
+        A reference row of zeros means none (30% of the examples).
+        """
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, 7, int(step)])
-        xs, ts = [], []
+        xs, ts, rs = [], [], []
         for _ in range(cfg.batch_size):
             c, src = self._clean(rng)
-            nz = make_noise(rng, self.n, src, cfg, self.noises)
+            nz, base = make_noise(rng, self.n, src, cfg, self.noises, with_base=True)
             snr = rng.uniform(*(cfg.snr_db if rng.random() < 0.75 else cfg.snr_db_wide))
             t, x = _mix(c, nz, snr, src, cfg.rate)
             gain = math.exp(rng.uniform(-3, 3))  # the network must not care about units
             ts.append(gain * t)
             xs.append(gain * x)
-        return (torch.from_numpy(np.stack(xs).astype(np.float32)),
-                torch.from_numpy(np.stack(ts).astype(np.float32)))
+            rs.append(gain * noise_reference(base, rng))
+        return tuple(torch.from_numpy(np.stack(v).astype(np.float32)) for v in (xs, ts, rs))

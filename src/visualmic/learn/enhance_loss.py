@@ -133,7 +133,9 @@ def validate(model: EnhancerNet, val: list[dict], *, rate: float, stft_weight: f
             for v, b in zip(val, base):
                 x = torch.from_numpy(v["estimate"].astype(np.float32))[None]
                 t = torch.from_numpy(v["target"].astype(np.float32))[None]
-                y = model.enhance(x)
+                ref = v.get("reference")
+                ref = None if ref is None else torch.from_numpy(ref.astype(np.float32))[None]
+                y = model.enhance(x, reference=ref)
                 losses.append(float(enhancer_loss(y, t, rate=rate, stft_weight=stft_weight)))
                 src = v.get("rate", rate)
                 s = snr(y[0].double().numpy(), v["target"].astype(np.float64),

@@ -108,6 +108,13 @@ class EnhancerConfig:
         ``(lo, hi)`` in dB: the floor is off below ``lo`` (a noise-only bin
         exceeds 6 dB with probability e^-4 = 2%), fully on above ``hi`` (12 dB:
         probability 1e-7), and ramps linearly in dB in between.
+    reference_margin_db : float or None
+        With a noise reference (see :meth:`EnhancerNet.enhance`), a bin's
+        noise estimate is capped at the reference's power plus this margin
+        (dB): the reference of ``recover`` (two halves of the frame, see
+        :func:`visualmic.core.combine.split_half_noise`) reads 0.8-1.1x the
+        combination's noise.  ``None``: references are ignored (checkpoints
+        written before them).
     white_cap_db : float or None
         The noise estimate of a bin is capped at this many dB above the
         signal's white-noise level (the 30th percentile of the per-bin
@@ -136,6 +143,7 @@ class EnhancerConfig:
     guard_db: tuple = (6.0, 12.0)
     white_cap_db: float | None = 3.0
     white_quantile: float = 0.3
+    reference_margin_db: float | None = 3.0
 
     def __post_init__(self):
         def positive_int(name, v):
@@ -164,6 +172,11 @@ class EnhancerConfig:
             )
         if self.noise_smooth % 2 == 0:
             raise ParameterError(f"EnhancerConfig.noise_smooth={self.noise_smooth} must be odd")
+        if self.reference_margin_db is not None and not (
+            isinstance(self.reference_margin_db, (int, float)) and 0 <= self.reference_margin_db < 60
+        ):
+            raise ParameterError(f"EnhancerConfig.reference_margin_db={self.reference_margin_db!r} "
+                                 "must be in [0, 60) dB or None")
         if not 0 < self.white_quantile < 1:
             raise ParameterError(f"EnhancerConfig.white_quantile={self.white_quantile!r} must be in (0, 1)")
         if self.white_cap_db is not None and not (
@@ -209,6 +222,7 @@ class EnhancerConfig:
             )
         kw = dict(d)
         kw.setdefault("white_cap_db", None)  # written before the cap existed: keep its behaviour
+        kw.setdefault("reference_margin_db", None)
         for key in ("front_kernel", "dilations", "feature_range_db", "guard_db"):
             if key in kw:
                 kw[key] = tuple(kw[key])
@@ -352,6 +366,21 @@ class EnhancerNet(nn.Module):
             q = padded.unfold(-1, k, 1).median(dim=-1).values.transpose(1, 2)
         return q
 
+    def reference_cap(self, noise: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """Cap the noise estimate ``(B, F, 1)`` with a noise reference's STFT ``(B, F, T)``.
+
+        The reference's mean power per bin (median-smoothed across bins) plus
+        ``reference_margin_db``; rows whose reference is all zeros are left as
+        they are (no reference).
+        """
+        cfg = self.config
+        if cfg.reference_margin_db is None:
+            return noise
+        level = self._smooth_bins((reference.real**2 + reference.imag**2).mean(-1, keepdim=True))
+        have = level.amax(dim=1, keepdim=True) > 0
+        capped = torch.minimum(noise, level * 10 ** (cfg.reference_margin_db / 10))
+        return torch.where(have, capped, noise)
+
     def _white_level(self, q: torch.Tensor) -> torch.Tensor:
         """White-noise level ``(B, 1, 1)``: the ``white_quantile`` of the per-bin noise ``q`` ``(B, F, 1)``.
 
@@ -385,8 +414,8 @@ class EnhancerNet(nn.Module):
         ramp = ((g_db - g_lo) / (g_hi - g_lo)).clamp(0.0, 1.0)
         return ramp * (1.0 - 1.0 / gamma.clamp_min(1.0)).sqrt()
 
-    def enhance(self, y: torch.Tensor, *, chunk_frames: int | None = None,
-                stats: dict | None = None) -> torch.Tensor:
+    def enhance(self, y: torch.Tensor, *, reference: torch.Tensor | None = None,
+                chunk_frames: int | None = None, stats: dict | None = None) -> torch.Tensor:
         """Enhance a batch of waveforms at the model's rate.
 
         Parameters
@@ -394,6 +423,11 @@ class EnhancerNet(nn.Module):
         y : torch.Tensor [shape=(B, n)]
             Noisy motion signals (any scale; each is normalised by its RMS
             internally and the result scaled back).
+        reference : torch.Tensor [shape=(B, n)], optional
+            Noise references in the units of ``y``: signals whose power
+            spectrum is about that of the noise in ``y`` (``recover``'s comes
+            from two halves of the frame); they bound the noise estimate (see
+            :meth:`reference_cap`).  A row of zeros means none for that signal.
         chunk_frames : int, optional
             Run the network over at most this many STFT frames at a time (plus
             :attr:`context` frames of context each side); the result equals
@@ -415,6 +449,9 @@ class EnhancerNet(nn.Module):
         spec = self.stft(x)
         power = spec.real**2 + spec.imag**2
         noise = self.noise_floor(power)
+        if reference is not None:
+            noise = self.reference_cap(noise, self.stft(reference / rms))
+            noise = torch.maximum(noise, power.mean(dim=(1, 2), keepdim=True) * 1e-9 + 1e-30)
         feats = self.features(power, noise)
         if chunk_frames is None or chunk_frames >= feats.shape[-1]:
             mask = self(feats)

@@ -249,7 +249,7 @@ def _prepare_data(cache: Path, cfg: EnhancerTrainConfig, progress, say):
 
 
 #: EnhancerConfig fields that older checkpoints lack (they load with the feature off).
-_NEWER_FEATURES = ("white_cap_db",)
+_NEWER_FEATURES = ("white_cap_db", "reference_margin_db")
 
 
 def _start(cfg, state, state_path, model_config, val, base, say):
@@ -262,8 +262,8 @@ def _start(cfg, state, state_path, model_config, val, base, say):
         newer = {k: getattr(EnhancerConfig, k) for k in _NEWER_FEATURES
                  if k not in ckpt["model_config"]}
         if newer:
-            # Continue a model written before the white-noise cap with it on (the weights carry
-            # over: the cap only changes the noise estimate).
+            # Continue a model written before the white-noise cap or noise references with them
+            # on (the weights carry over: both only change the noise estimate).
             model.config = dataclasses.replace(model.config, **newer)
         say(f"starting from {cfg.init}")
     else:
@@ -302,8 +302,8 @@ def _loop(model, opt, sched, sampler, step, history, best, run):
     cfg, out = run["cfg"], run["out"]
     running, t_last = [], time.perf_counter()
     while step < cfg.steps:
-        x, t = sampler.batch(step)
-        y = model.enhance(x)
+        x, t, ref = sampler.batch(step)
+        y = model.enhance(x, reference=ref)
         loss = enhancer_loss(y, t, rate=cfg.rate, stft_weight=cfg.stft_weight, noisy=x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
