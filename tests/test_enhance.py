@@ -181,8 +181,9 @@ def test_noise_floor_is_capped_at_the_white_level_under_a_sound_that_fills_the_b
 
 def test_config_of_a_checkpoint_written_before_the_cap_keeps_its_behaviour():
     d = EnhancerConfig().to_dict()
-    del d["white_cap_db"]
+    del d["white_cap_db"], d["reference_margin_db"]
     assert EnhancerConfig.from_dict(d).white_cap_db is None
+    assert EnhancerConfig.from_dict(d).reference_margin_db is None
     assert EnhancerConfig.from_dict(EnhancerConfig().to_dict()).white_cap_db == 3.0
     with pytest.raises(ParameterError, match="white_cap_db"):
         EnhancerConfig(white_cap_db=-1.0)
@@ -597,6 +598,71 @@ def test_recover_with_enhance(tmp_path):
     out = tmp_path / "out.wav"
     assert main(["recover", str(video), "--fps", "2200", "-o", str(out), "--enhance", "-q"]) == 0
     assert out.is_file()
+
+
+def test_recover_hands_a_noise_reference_to_an_enhancer_that_takes_it():
+    from visualmic import recover
+
+    frames, _, motion = _melody_clip(0.02, 2.0, seconds=1.0)
+    calls = []
+
+    class Taker:
+        accepts_noise_reference = True
+
+        def __call__(self, y, rate, noise=None):
+            calls.append(noise)
+            return y
+
+    def plain(y, rate):  # the callable protocol of old: never given noise=
+        calls.append("plain")
+        return y
+
+    rec = recover(frames, fps=RATE, enhance=Taker())
+    recover(frames, fps=RATE, enhance=plain)
+    recover(frames, fps=RATE, enhance=Taker(), weighting="ml")  # no cells: no reference
+    noise, kind, none = calls
+    assert kind == "plain" and none is None
+    assert noise.shape == rec.motion.shape and np.all(np.isfinite(noise))
+    # it is the estimate's noise: about the residual of the motion against the truth
+    from visualmic.core.post import highpass
+
+    y = highpass(rec.motion, RATE, cutoff=20.0)
+    t = highpass(motion[: y.size], RATE, cutoff=20.0)
+    residual = y - np.dot(y, t) / np.dot(t, t) * t
+    assert 0.5 < np.std(noise) / np.std(residual) < 1.5
+
+
+def test_a_noise_reference_bounds_the_noise_estimate(rng):
+    # A loud stationary sound in every bin, with the white-level cap off: only the
+    # reference (another white noise of the same variance) can tell the noise level there.
+    from scipy.signal import butter, sosfiltfilt
+
+    n = 40000
+    loud = sosfiltfilt(butter(8, [0.05, 0.95], btype="band", output="sos"), rng.normal(0, 30, n))
+    x = torch.from_numpy((rng.normal(0, 1, n) + loud).astype(np.float32))[None]
+    ref = torch.from_numpy(rng.normal(0, 1, n).astype(np.float32))[None]
+    model = EnhancerNet(EnhancerConfig(white_cap_db=None))
+    power = model.stft(x).abs() ** 2
+    true = float((model.window**2).sum())
+    alone = model.noise_floor(power)[0, 10:55, 0] / true
+    assert float(alone.median()) > 30  # the sound everywhere: no way to see the noise
+    capped = model.reference_cap(model.noise_floor(power), model.stft(ref))[0, 10:55, 0] / true
+    np.testing.assert_array_less(capped.numpy(), 2.0 * 1.25)  # the 3 dB margin (+ estimation)
+    np.testing.assert_array_less(0.5, capped.numpy())
+    # no reference (zeros), or a model that predates references: unchanged
+    same = model.reference_cap(model.noise_floor(power), model.stft(torch.zeros_like(ref)))
+    torch.testing.assert_close(same, model.noise_floor(power))
+    old = EnhancerNet(EnhancerConfig(white_cap_db=None, reference_margin_db=None))
+    torch.testing.assert_close(old.reference_cap(old.noise_floor(power), old.stft(ref)),
+                               old.noise_floor(power))
+
+
+def test_noise_reference_errors(rng):
+    enh = Enhancer(EnhancerNet())
+    with pytest.raises(ParameterError, match="noise reference has 100 samples"):
+        enh(rng.standard_normal(2200), RATE, noise=np.zeros(100))
+    out = enh(rng.standard_normal(2200), RATE, noise=rng.standard_normal(2200))
+    assert out.shape == (2200,) and enh.info["noise_reference"] is True
 
 
 def test_recover_enhance_errors(tmp_path, capsys):

@@ -315,3 +315,31 @@ def test_highpass_cells_known_answer():
     mid = slice(440, -440)
     np.testing.assert_allclose(y[0, mid], np.sin(2 * np.pi * 200 * t)[mid], atol=1e-3)
     assert np.abs(y[1, mid]).max() < 0.5 * 1e-3  # 5 Hz: (5/20)**8, about 96 dB down
+
+
+def test_split_half_noise_is_the_noise_of_the_spatial_combination():
+    # 16 cells x 4 bands with different gains and noise levels: the reference from the
+    # cells 0-7 vs 8-15 has the power of the combination's own noise, and no motion in it.
+    from visualmic.core.spatial import split_half_noise_cells
+
+    rng = np.random.default_rng(3)
+    T, rate = 8000, 2200.0
+    d = highpass_cells(np.convolve(rng.standard_normal(T), np.ones(6) / 6, mode="same"), rate) * 20
+    gb = np.array([1.0, 0.8, 1.2, 0.6])
+    hc = rng.uniform(0.5, 1.5, 16)
+    sigma = rng.uniform(0.5, 1.5, (4, 16))
+    noise_cells = highpass_cells(sigma[..., None] * rng.standard_normal((4, 16, T)), rate)
+    cells = gb[:, None, None] * hc[None, :, None] * d + noise_cells
+    comb = combine_cells(cells, rate=rate, orientations=None)
+    first = np.arange(16) < 8
+    ref = split_half_noise_cells(cells, comb, first, rate=rate, orientations=None)
+    a = np.dot(comb.signal, d) / np.dot(d, d)
+    noise = comb.signal - a * d
+    assert np.var(ref) == pytest.approx(np.var(noise), rel=0.2)
+    assert abs(np.corrcoef(ref, d)[0, 1]) < 0.05  # the motion (20x the noise) cancels
+    # motion in one half only: no reference
+    cells_one = cells.copy()
+    cells_one[:, 8:] = noise_cells[:, 8:]
+    comb_one = combine_cells(cells_one, rate=rate, orientations=None)
+    assert split_half_noise_cells(cells_one, comb_one, first, rate=rate,
+                                  orientations=None) is None

@@ -20,7 +20,7 @@ import numpy as np
 from .._errors import ParameterError
 
 __all__ = ["Combination", "align_bands", "combine_bands", "combine_long", "best_lag", "shift",
-           "COMBINE_WINDOW", "split_half_noise", "MIN_HALF_SHARE"]
+           "COMBINE_WINDOW"]
 
 
 @dataclass(frozen=True)
@@ -344,72 +344,3 @@ def combine_long(signals: np.ndarray, *, max_lag: int = 10, weighting: str = "ml
         band = band - band.mean()
         y += (comb.weights[b] * comb.signs[b]) * shift(band, int(comb.lags[b]))
     return replace(comb, signal=y, aligned=None)
-
-
-# --------------------------------------------------------------------------- noise reference
-
-#: A half must carry at least this share of the motion for a split-half reference.
-MIN_HALF_SHARE = 0.15
-
-
-def split_half_noise(half_a: np.ndarray, half_b: np.ndarray, *, max_lag: int = 10
-                     ) -> np.ndarray | None:
-    """A noise reference for the combination of two halves of the picture.
-
-    ``half_a`` and ``half_b`` are the band signals of two disjoint sets of pixels
-    (the band signals of the whole frame are their sum), so their noise is
-    independent.  Both are combined with the maximum-likelihood weights of the
-    whole (:func:`combine_long` of ``half_a + half_b``): ``d = d_A + d_B``, where
-    ``d_A`` carries a share ``G_A`` of the motion and ``d_B`` a share ``G_B``
-    (least squares against ``d``).  In ``(G_B d_A - G_A d_B) / sqrt(G_A G_B)``
-    the motion cancels, and what is left has the power spectrum of the noise of
-    ``d`` when each half's noise is proportional to its share (as with
-    maximum-likelihood weights): a noise level the signal itself cannot give
-    where a sound fills a frequency bin all the time.
-
-    Parameters
-    ----------
-    half_a, half_b : np.ndarray [shape=(n_bands, T)]
-        High-passed (zero-mean) band signals of the two halves.
-    max_lag : int, optional
-        Bound on the alignment shift in samples (default 10).
-
-    Returns
-    -------
-    np.ndarray [shape=(T,)], float64, or None
-        The noise reference in the units of ``d``; None when a half carries less
-        than :data:`MIN_HALF_SHARE` of the motion (the motion is not spread over
-        both halves).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> d = np.sin(np.linspace(0, 300, 8000))
-    >>> a = 0.5 * d + 0.1 * rng.standard_normal((6, 8000))  # each half sees half the motion
-    >>> b = 0.5 * d + 0.1 * rng.standard_normal((6, 8000))
-    >>> ref = split_half_noise(a, b)
-    >>> noise = np.std(combine_bands(a + b).signal - d)  # the combination's own noise
-    >>> float(round(np.std(ref) / noise, 1))
-    1.0
-    """
-    a, b = np.asarray(half_a, dtype=np.float64), np.asarray(half_b, dtype=np.float64)
-    if a.ndim != 2 or a.shape != b.shape:
-        raise ParameterError(f"the halves must be band signals of one shape (n_bands, T), "
-                             f"got {a.shape} and {b.shape}")
-    comb = combine_long(a + b, max_lag=max_lag, weighting="ml")
-    halves = []
-    for s in (a, b):
-        d = np.zeros(s.shape[1])
-        for i in range(s.shape[0]):
-            d += (comb.weights[i] * comb.signs[i]) * shift(s[i] - s[i].mean(), int(comb.lags[i]))
-        halves.append(d)
-    d_a, d_b = halves
-    total = d_a + d_b
-    power = float(np.dot(total, total))
-    if power <= 0:
-        return None
-    g_a, g_b = float(np.dot(d_a, total)) / power, float(np.dot(d_b, total)) / power
-    if min(g_a, g_b) < MIN_HALF_SHARE:
-        return None
-    return (g_b * d_a - g_a * d_b) / np.sqrt(g_a * g_b)

@@ -76,7 +76,7 @@ from ._mlfit import EPS, Broadband, rotate_profile, shift, subband_weights
 from .post import highpass
 
 __all__ = ["SpatialCombination", "combine_cells", "cell_tracks", "highpass_cells",
-           "subband_edges", "COMBINE_WINDOW"]
+           "subband_edges", "COMBINE_WINDOW", "split_half_noise_cells"]
 
 #: Samples on which the weights are estimated (longer signals: evenly spaced excerpts).
 COMBINE_WINDOW = 16384
@@ -411,6 +411,80 @@ def cell_tracks(cells, comb: SpatialCombination) -> np.ndarray:
     for c in np.nonzero(comb.lags)[0]:
         y[c] = shift(y[c], int(comb.lags[c]))
     return y / comb.unit_response[:, None]
+
+
+def split_half_noise_cells(cells, comb: SpatialCombination, first, *, rate: float,
+                           cutoff: float | None = None, orientations: int | None = 4,
+                           min_share: float = 0.15) -> np.ndarray | None:
+    """A noise reference of ``comb.signal`` from two disjoint sets of cells.
+
+    The combination is linear in its channels (cells x band profiles), sub-band by
+    sub-band, so it splits exactly into the part ``S_A`` from the cells in ``first``
+    and the part ``S_B`` from the others: ``S = S_A + S_B``.  Per sub-band, ``S_A``
+    carries a share ``g_A`` of the motion and ``S_B`` the rest (least squares against
+    ``S``); in ``(g_B S_A - g_A S_B) / sqrt(g_A g_B)`` the motion cancels and, when
+    each part's noise is proportional to its share (as with inverse-variance
+    weights), what is left has the spectrum of the noise of ``comb.signal``.  The
+    cells' pixels are disjoint, so their sensor noise is independent (unlike the
+    pyramid's bands, which share their pixels' noise).
+
+    Parameters
+    ----------
+    cells : np.ndarray [shape=(n_bands, n_cells, T)]
+        The cell signals ``comb`` was made from (raw with ``cutoff``, as for
+        :func:`combine_cells`).
+    comb : SpatialCombination
+        Their combination.
+    first : np.ndarray [shape=(n_cells,), dtype=bool]
+        The cells of one half (e.g. the left half of the frame).
+    rate : float
+        Frame rate in Hz.
+    cutoff : float or None, optional
+        The high-pass of :func:`combine_cells` (None: the cells are high-passed).
+    orientations : int or None, optional
+        As for :func:`combine_cells`.
+    min_share : float, optional
+        Each half must carry at least this share of the motion in every sub-band
+        (default 0.15); otherwise None.
+
+    Returns
+    -------
+    np.ndarray [shape=(T,)], float64, or None
+        The reference, in the units of ``comb.signal``.
+    """
+    x = np.asarray(cells, dtype=np.float64)
+    first = np.asarray(first, dtype=bool)
+    nb, nc, T = x.shape
+    profiles = [np.asarray(comb.band_weights, dtype=np.float64)]
+    perp = rotate_profile(profiles[0], orientations) if orientations else None
+    if perp is not None and np.any(comb.cross_weights):
+        profiles.append(perp)
+    yp = np.einsum("pb,bct->pct", np.stack(profiles), x - x.mean(axis=2, keepdims=True))
+    for c in np.nonzero(comb.lags)[0]:
+        yp[:, c] = shift(yp[:, c], int(comb.lags[c]))
+    if cutoff:
+        yp = highpass_cells(yp, rate, cutoff=cutoff)
+    Y = sfft.rfft(yp.reshape(len(profiles) * nc, T), axis=1)
+    D = sfft.rfft(np.asarray(comb.signal, dtype=np.float64) - np.mean(comb.signal))
+    f = sfft.rfftfreq(T, 1.0 / rate)
+    alphas = np.concatenate([comb.cell_weights, comb.cross_weights], axis=1)[:, : Y.shape[0]]
+    in_a = np.tile(first, len(profiles))
+    out = np.zeros(len(f), dtype=complex)
+    for k in range(len(comb.subband_edges_hz) - 1):
+        sel = _bins(f, comb.subband_edges_hz, k)
+        s_a = (alphas[k] * in_a) @ Y[:, sel]
+        s_b = (alphas[k] * ~in_a) @ Y[:, sel]
+        s = s_a + s_b
+        ss = float(np.vdot(s, s).real)
+        if ss <= 0:
+            continue
+        g_a = float(np.vdot(s, s_a).real) / ss
+        g_b = 1.0 - g_a
+        if min(g_a, g_b) < min_share:
+            return None
+        scale = float(np.vdot(s, D[sel]).real) / ss  # S -> the units of comb.signal
+        out[sel] = scale * (g_b * s_a - g_a * s_b) / np.sqrt(g_a * g_b)
+    return sfft.irfft(out, n=T)
 
 
 def _profiles(bb, unit, k_model, share, orientations):

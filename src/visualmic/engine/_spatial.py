@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import post
-from ..core.combine import Combination, split_half_noise
+from ..core.combine import Combination
 from ..core.displacement import band_wave_vectors, displacement
 from ..core.sources import find_sources
-from ..core.spatial import combine_cells
+from ..core.spatial import combine_cells, split_half_noise_cells
 
 __all__ = ["SpatialResult", "combine_spatial", "split_sources", "motion_px", "cell_summary",
            "flicker_cells", "noise_reference"]
@@ -184,27 +183,22 @@ def _finite(v) -> float | None:
 
 
 def noise_reference(cells: np.ndarray, result: SpatialResult, *, rate: float,
-                    highpass: float | None, max_lag: int) -> np.ndarray | None:
+                    highpass: float | None, orientations: int) -> np.ndarray | None:
     """The combination's noise reference from two halves of the frame (for the enhancer).
 
-    The cells (raw, ``(n_bands, n_cells, T)``; flickering ones left out) are split
-    into the left and right halves of the frame by their centres (or, when the motion
-    is not in both, the top and bottom halves), summed into two sets of band signals
-    from disjoint pixels, and given to :func:`visualmic.core.combine.split_half_noise`.
-    None when neither split has motion in both halves.
+    The cells are split into the left and right halves of the frame by their centres
+    (or, when the motion is not in both, the top and bottom halves) and the
+    combination is split with them
+    (:func:`visualmic.core.spatial.split_half_noise_cells`).  None when neither split
+    has motion in both halves.
     """
-    keep = ~np.asarray(result.flicker, dtype=bool)
     boxes = np.asarray(result.grid, dtype=np.float64)
-    centres = (boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2)
-    for c in centres:
-        first = keep & (c < np.median(c[keep])) if keep.any() else keep
-        second = keep & ~first
-        if not first.any() or not second.any():
+    for centre in (boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2):
+        first = centre < np.median(centre)
+        if not first.any() or first.all():
             continue
-        halves = [np.asarray(cells[:, sel].sum(axis=1), dtype=np.float64) for sel in (first, second)]
-        if highpass:
-            halves = [np.stack([post.highpass(b, rate, cutoff=highpass) for b in h]) for h in halves]
-        ref = split_half_noise(halves[0], halves[1], max_lag=max_lag)
+        ref = split_half_noise_cells(cells, result.combination, first, rate=rate,
+                                     cutoff=highpass or None, orientations=orientations)
         if ref is not None:
             return ref
     return None

@@ -447,7 +447,8 @@ def _spatial_steps(cells, chain: Chain, reader, *, rate: float, highpass, max_la
     res = combine_spatial(cells, est, rate=rate, highpass=highpass, max_lag=max_lag,
                           orientations=chain.pyramid.orientations, brightness=brightness)
     if reference:
-        extras_ref = noise_reference(cells, res, rate=rate, highpass=highpass, max_lag=max_lag)
+        extras_ref = noise_reference(cells, res, rate=rate, highpass=highpass,
+                                     orientations=chain.pyramid.orientations)
     if res.flicker.any():
         cells = np.array(cells, dtype=np.float64)
         cells[:, res.flicker] = 0.0  # the sources leave them out too
