@@ -14,8 +14,9 @@ used.  The sounds are made here, independently of the training generators:
 * ``melody``: synth's built-in melody; ``speech``: synth's own espeak-ng voices
   and texts (held out from training; skipped without espeak-ng).
 
-Per video it prints raw (``recover``), specsub (``--denoise specsub``) and
-enhanced (``--enhance``) SNR in the scored band (80 Hz to min(1 kHz, 0.45 x
+Per video it prints raw (``recover``), specsub (``--denoise specsub``),
+enhanced (``--enhance``: with the noise reference ``recover`` hands the enhancer)
+and enhanced without that reference (a plain ``enhancer(y, rate)`` call) SNR in the scored band (80 Hz to min(1 kHz, 0.45 x
 frame rate), least-squares scale, best lag within +-3 samples), STOI where the
 band reaches 1 kHz (frame rates >= 2200), what the enhancer changed
 (``changed_fraction``) and, for strings, the prominence of each string's peak

@@ -560,7 +560,7 @@ def test_shipped_checkpoint_records_its_rates_and_content():
 def test_shipped_checkpoint_helps_plucked_strings_at_low_rates(rate):
     # Strings in white noise at 10 dB (the classical estimate's noise is white): the shipped
     # model, which runs natively at these rates, gains at least 1 dB on each of three pieces
-    # (measured: +3.4, +4.1, +6.9 dB at 600 fps; +2.2, +4.1, +5.2 dB at 1000 fps).
+    # (measured: +3.6, +4.5, +6.7 dB at 600 fps; +2.0, +4.2, +5.2 dB at 1000 fps).
     from visualmic.learn.enhance_content import plucked_strings
 
     n = int(3 * rate)

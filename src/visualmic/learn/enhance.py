@@ -111,7 +111,7 @@ class Enhancer:
         noise : np.ndarray [shape=(n,)], optional
             A noise reference: a signal whose power spectrum is about that of
             the noise in ``signal`` (``recover`` gives one made from two halves
-            of the frame, see :func:`visualmic.core.combine.split_half_noise`,
+            of the frame, see :func:`visualmic.core.spatial.split_half_noise_cells`,
             high-passed like ``signal``).  Where a sound fills a frequency bin
             all the time, the signal alone cannot tell its noise level; the
             reference bounds it.

@@ -111,9 +111,9 @@ class EnhancerConfig:
     reference_margin_db : float or None
         With a noise reference (see :meth:`EnhancerNet.enhance`), a bin's
         noise estimate is capped at the reference's power plus this margin
-        (dB): the reference of ``recover`` (two halves of the frame, see
-        :func:`visualmic.core.combine.split_half_noise`) reads 0.8-1.1x the
-        combination's noise.  ``None``: references are ignored (checkpoints
+        (dB; default 2): the reference of ``recover`` (two halves of the frame,
+        see :func:`visualmic.core.spatial.split_half_noise_cells`) reads
+        0.80-0.98x the output's noise.  ``None``: references are ignored (checkpoints
         written before them).
     white_cap_db : float or None
         The noise estimate of a bin is capped at this many dB above the
@@ -143,7 +143,7 @@ class EnhancerConfig:
     guard_db: tuple = (6.0, 12.0)
     white_cap_db: float | None = 3.0
     white_quantile: float = 0.3
-    reference_margin_db: float | None = 3.0
+    reference_margin_db: float | None = 2.0
 
     def __post_init__(self):
         def positive_int(name, v):
