@@ -55,6 +55,21 @@ _CELL_BATCH = 256
 MAX_PHASE = 0.25
 
 
+def _reference_products(flat: np.ndarray, ref: np.ndarray, kernels: np.ndarray, out: np.ndarray,
+                        batch: int, work: np.ndarray) -> None:
+    """``out[:, a:b] = ((flat[a:b] - ref) @ kernels).T``, ``batch`` frames at a time.
+
+    Subtracting the reference first keeps the float32 products small (the kernels
+    sum to zero against the reference): the float32 product loses nothing. ``work``
+    is a float32 buffer of at least ``min(batch, len(flat))`` rows.
+    """
+    for t0 in range(0, len(flat), batch):
+        part = flat[t0 : t0 + batch]
+        w = work[: len(part)]
+        np.subtract(part, ref, out=w, dtype=np.float32)
+        out[:, t0 : t0 + len(part)] = (w @ kernels).T
+
+
 class FastMotion:
     """Linear (first-order, cubic-corrected) band motion signals against a reference frame.
 
@@ -182,15 +197,10 @@ class FastMotion:
             cells = self.phase.linear_cell_signals(frames)
         else:
             flat = frames.reshape(t, -1)
-            ref = self.reference.reshape(1, -1)
             cells = np.empty((nb, nc, t))
             work = np.empty((min(_CELL_BATCH, t), flat.shape[1]), np.float32)
-            for t0 in range(0, t, _CELL_BATCH):
-                part = flat[t0 : t0 + _CELL_BATCH]
-                w = work[: len(part)]
-                np.subtract(part, ref, out=w, dtype=np.float32)
-                cells[:, :, t0 : t0 + len(part)] = (w @ self.cell_kernels).T.reshape(
-                    nb, nc, len(part))
+            _reference_products(flat, self.reference.reshape(1, -1), self.cell_kernels,
+                                cells.reshape(nb * nc, t), _CELL_BATCH, work)
         s = cells.sum(axis=1)
         cells *= (1.0 + s**2 / 6.0)[:, None, :]
         return cells
@@ -235,18 +245,11 @@ class FastMotion:
             s = self.backend(frames)
         else:
             flat = frames.reshape(len(frames), -1)
-            ref = self.reference.reshape(1, -1)
             s = np.empty((self.n_bands, len(frames)))
             if self._work is None:
                 self._work = np.empty((_BATCH, flat.shape[1]), np.float32)
-            for t0 in range(0, len(frames), _BATCH):
-                part = flat[t0 : t0 + _BATCH]
-                work = self._work[: len(part)]
-                # Subtracting the reference first keeps the float32 products small
-                # (the kernels sum to zero against the reference): the float32
-                # product loses nothing.
-                np.subtract(part, ref, out=work, dtype=np.float32)
-                s[:, t0 : t0 + len(part)] = (work @ self.kernels).T
+            _reference_products(flat, self.reference.reshape(1, -1), self.kernels, s, _BATCH,
+                                self._work)
         # A uniform phase shift theta gives sin(theta): undo it to third order.
         s += s**3 / 6.0
         return s
