@@ -130,7 +130,8 @@ class Enhancer:
             the noise estimate, as a fraction of the energy the noise does not
             explain; above :attr:`max_excess_removal` the input is returned
             unchanged, with a warning), ``fallback`` (``None``, or why the
-            input was returned unchanged) and ``rate``.
+            input was returned unchanged), ``rate`` and ``noise_reference``
+            (whether a non-zero ``noise`` was given).
 
         Raises
         ------
