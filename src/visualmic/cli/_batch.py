@@ -12,6 +12,7 @@ from . import (
     ranged,
     workers,
 )
+from ._options import add_pyramid_options
 
 HELP = "recover many videos in parallel (Dask)"
 
@@ -44,12 +45,7 @@ def register(subparsers) -> None:
     g = p.add_argument_group("method")
     g.add_argument("--method", choices=("phase", "fast", "auto"), default=DEFAULTS["method"],
                    help="band estimator (default phase)")
-    g.add_argument("--scales", type=ranged("scales", "--scales", integer=True), default=DEFAULTS["scales"], metavar="N",
-                   help="pyramid scales (default: as many as the frame size allows)")
-    g.add_argument("--orientations", type=ranged("orientations", "--orientations", integer=True), default=DEFAULTS["orientations"],
-                   metavar="K", help=f"orientations per scale (default {DEFAULTS['orientations']})")
-    g.add_argument("--no-highpass-bands", dest="highpass_bands", action="store_false",
-                   help="do not use the oriented high-pass bands")
+    add_pyramid_options(g, reference=False)
     g.add_argument("--highpass", type=ranged("highpass", "--highpass"), default=DEFAULTS["highpass"],
                    metavar="HZ", help="zero-phase high-pass cut-off (default 20; 0 = off)")
     g.add_argument("--denoise", choices=("none", "specsub"), default=DEFAULTS["denoise"],

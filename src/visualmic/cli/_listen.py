@@ -14,6 +14,7 @@ from . import (
     positive_int,
     ranged,
 )
+from ._options import add_pyramid_options
 
 HELP = "recover sound live from frames on stdin or a camera"
 
@@ -64,14 +65,7 @@ def register(subparsers) -> None:
                    help="band estimator (default fast; phase is usually slower than real time)")
     g.add_argument("--device", metavar="DEV", help="run the estimator with PyTorch on DEV "
                    "(cuda, cuda:1, cpu); default: NumPy")
-    g.add_argument("--scales", type=ranged("scales", "--scales", integer=True), metavar="N",
-                   help="pyramid scales (default: as many as the frame size allows)")
-    g.add_argument("--orientations", type=ranged("orientations", "--orientations", integer=True), default=4, metavar="K",
-                   help="orientations per scale (default 4)")
-    g.add_argument("--no-highpass-bands", dest="highpass_bands", action="store_false",
-                   help="do not use the oriented high-pass bands")
-    g.add_argument("--reference", type=ranged("reference", "--reference", integer=True), default=1, metavar="K",
-                   help="reference frame = mean of the first K frames (default 1)")
+    add_pyramid_options(g)
     g.add_argument("--rereference", type=non_negative_float, default=10.0, metavar="S",
                    help="renew the reference every S seconds (default 10; 0 = never)")
     g.add_argument("--highpass", type=ranged("highpass", "--highpass"), default=20.0, metavar="HZ",

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import add_common, non_negative_float, positive_float, positive_int, progress_bar
-from ._options import add_source_options
+from ._options import add_pyramid_options, add_source_options
 
 HELP = "magnify the motion of a video in a frequency band (Wadhwa et al. 2013)"
 
@@ -47,12 +47,7 @@ def register(subparsers) -> None:
                    help="magnification: motion in the band comes out A times as large")
     add_source_options(p)
     g = p.add_argument_group("method")
-    g.add_argument("--reference", type=positive_int, default=1, metavar="K",
-                   help="reference frame = mean of the first K frames (default 1)")
-    g.add_argument("--scales", type=positive_int, default=None, metavar="N",
-                   help="pyramid scales (default: as many as the frame size allows)")
-    g.add_argument("--orientations", type=positive_int, default=4, metavar="K",
-                   help="orientations per scale (default 4)")
+    add_pyramid_options(g, highpass_bands=False)
     g.add_argument("--order", type=positive_int, default=2, metavar="N",
                    help="Butterworth order of the temporal band-pass (default 2)")
     g.add_argument("--sigma", type=non_negative_float, default=0.0, metavar="PX",

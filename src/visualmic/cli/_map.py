@@ -42,7 +42,7 @@ def _band(text: str) -> tuple[float, float]:
 
 def register(subparsers) -> None:
     """Add the ``map`` sub-command."""
-    from ._options import add_source_options
+    from ._options import add_pyramid_options, add_source_options
 
     p = subparsers.add_parser("map", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,12 +61,7 @@ def register(subparsers) -> None:
                    "an eighth of the frame, at least 16)")
     g.add_argument("--method", choices=("auto", "phase", "fast"), default="auto",
                    help="band estimator (default auto)")
-    g.add_argument("--scales", type=positive_int, default=None, metavar="N",
-                   help="pyramid scales (default: as many as the frame size allows)")
-    g.add_argument("--orientations", type=positive_int, default=4, metavar="K",
-                   help="orientations per scale (default 4)")
-    g.add_argument("--reference", type=positive_int, default=1, metavar="K",
-                   help="reference frame = mean of the first K frames (default 1)")
+    add_pyramid_options(g, highpass_bands=False)
     g.add_argument("--highpass", type=non_negative_float, default=20.0, metavar="HZ",
                    help="high-pass cut-off (default 20)")
     g.add_argument("--scale", type=positive_float, default=None, metavar="MM_PER_PX",

@@ -31,6 +31,26 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
                    "default 1 = none)")
 
 
+def add_pyramid_options(g, *, highpass_bands: bool = True, reference: bool = True) -> None:
+    """``--scales``, ``--orientations``, ``--no-highpass-bands`` and ``--reference``.
+
+    One definition (and one range check, :data:`visualmic._validate.LIMITS`) for every
+    command that builds a pyramid; the defaults are the engine's (all scales the frame
+    allows, 4 orientations, the oriented high-pass bands, the first frame).
+    """
+    g.add_argument("--scales", type=ranged("scales", "--scales", integer=True), default=None,
+                   metavar="N", help="pyramid scales (default: as many as the frame size allows)")
+    g.add_argument("--orientations", type=ranged("orientations", "--orientations", integer=True),
+                   default=4, metavar="K", help="orientations per scale (default 4)")
+    if highpass_bands:
+        g.add_argument("--no-highpass-bands", dest="highpass_bands", action="store_false",
+                       help="do not use the oriented high-pass bands (classical pyramid only)")
+    if reference:
+        g.add_argument("--reference", type=ranged("reference", "--reference", integer=True),
+                       default=1, metavar="K",
+                       help="reference frame = mean of the first K frames (default 1)")
+
+
 def default_output(video: str) -> Path:
     """``<stem>.recovered.wav`` beside the video."""
     v = Path(video)

@@ -18,7 +18,13 @@ from . import (
     ranged,
     workers,
 )
-from ._options import add_scale_option, add_source_options, default_output, write_spectrogram
+from ._options import (
+    add_pyramid_options,
+    add_scale_option,
+    add_source_options,
+    default_output,
+    write_spectrogram,
+)
 
 HELP = "recover sound from a high-speed video"
 
@@ -70,14 +76,7 @@ def register(subparsers) -> None:
 def _add_method_options(p: argparse.ArgumentParser, DEFAULTS: dict) -> None:
     """How the motion is measured and combined, and where it is computed."""
     g = p.add_argument_group("method")
-    g.add_argument("--scales", type=ranged("scales", "--scales", integer=True), default=DEFAULTS["scales"], metavar="N",
-                   help="pyramid scales (default: as many as the frame size allows)")
-    g.add_argument("--orientations", type=ranged("orientations", "--orientations", integer=True), default=DEFAULTS["orientations"],
-                   metavar="K", help=f"orientations per scale (default {DEFAULTS['orientations']})")
-    g.add_argument("--no-highpass-bands", dest="highpass_bands", action="store_false",
-                   help="do not use the oriented high-pass bands (classical pyramid only)")
-    g.add_argument("--reference", type=ranged("reference", "--reference", integer=True), default=DEFAULTS["reference"], metavar="K",
-                   help="reference frame = mean of the first K frames (default 1)")
+    add_pyramid_options(g)
     g.add_argument("--weighting", choices=("spatial", "ml", "uniform"),
                    default=DEFAULTS["weighting"],
                    help="combination: spatial (default; every cell of the frame weighted by "
