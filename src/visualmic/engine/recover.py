@@ -290,7 +290,7 @@ def recover(
         :func:`visualmic.learn.enhance.load_enhancer`; its ``info`` dict, if any, is
         recorded; with ``weighting="spatial"``, one whose ``accepts_noise_reference`` is
         true is also given ``noise=`` a noise reference from two halves of the frame,
-        see :func:`visualmic.core.combine.split_half_noise`, high-passed like ``y``).
+        see :func:`visualmic.core.spatial.split_half_noise_cells`, high-passed like ``y``).
         ``visualmic.recover`` also takes ``True`` (the model shipped with
         the package) or a checkpoint path written by ``visualmic train-enhancer``, and
         loads it. Default ``None``: off (PyTorch is then never imported).
@@ -446,16 +446,14 @@ def _spatial_steps(cells, chain: Chain, reader, *, rate: float, highpass, max_la
     est = chain.estimator
     res = combine_spatial(cells, est, rate=rate, highpass=highpass, max_lag=max_lag,
                           orientations=chain.pyramid.orientations, brightness=brightness)
-    if reference:
-        extras_ref = noise_reference(cells, res, rate=rate, highpass=highpass,
-                                     orientations=chain.pyramid.orientations)
     if res.flicker.any():
         cells = np.array(cells, dtype=np.float64)
         cells[:, res.flicker] = 0.0  # the sources leave them out too
     boxes = input_boxes(res.grid, reader)
     extras = {"cells": cell_summary(res, boxes)}
     if reference:
-        extras["noise_reference"] = extras_ref
+        extras["noise_reference"] = noise_reference(cells, res, rate=rate, highpass=highpass,
+                                                    orientations=chain.pyramid.orientations)
     if sources is not None:
         src = split_sources(cells, res, sources, rate=rate, highpass=highpass, max_lag=max_lag,
                             orientations=chain.pyramid.orientations)
